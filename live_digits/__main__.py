@@ -1,0 +1,5 @@
+import sys
+
+from live_digits.cli import main
+
+sys.exit(main())

@@ -1,0 +1,87 @@
+"""`live-digits`: the command line. It parses arguments and calls the package; no logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from live_digits.classify import DEFAULT_MODEL, quiet_tensorflow
+from live_digits.errors import UserError
+
+PROG = "live-digits"
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train the CNN on MNIST (offline) and export .keras, .tflite, metrics and plots",
+        description="Train the digit CNN on MNIST with camera-style augmentation. Writes the model (.keras), "
+        "its LiteRT export (.tflite), metrics.json and PNG plots into --out. A checkpoint is saved every "
+        "epoch; --resume continues an interrupted run.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--out", default="runs/train", help="output folder")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the recipe's)")
+    p.add_argument("--quick", action="store_true", help="a few hundred steps on a subset: a smoke run, not a model")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    p.add_argument("--seed", type=int, default=1234, help="random seed")
+    p.set_defaults(handler=_run_train)
+
+
+def _run_train(args) -> int:
+    from live_digits import train
+
+    train.train(out_dir=args.out, epochs=args.epochs, quick=args.quick, resume=args.resume, seed=args.seed)
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="accuracy of a model on the MNIST test set",
+        description="Evaluate a model on the 10,000 MNIST test digits: overall and per-class accuracy.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help=".keras or .tflite model")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
+    p.set_defaults(handler=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from live_digits import evaluate
+
+    evaluate.main(model=args.model, as_json=args.json)
+    return 0
+
+
+# Each subcommand adds itself here, in the order --help lists them.
+COMMANDS = [_add_train, _add_evaluate]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Read handwritten digits live from a webcam, a video file or photos.",
+        epilog="Run `live-digits COMMAND --help` for each command's options.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_tensorflow()
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
