@@ -1,0 +1,64 @@
+"""The shipped model: accurate on MNIST, the same through LiteRT and Keras, and loaded with care."""
+
+import json
+
+import numpy as np
+import pytest
+
+from live_digits.classify import Classifier
+from live_digits.cli import main
+from live_digits.errors import UserError
+
+SLICE = slice(3000, 5000)  # a fixed 2,000-digit slice of MNIST's test set
+
+
+def test_shipped_model_reads_mnist_test_slice(model_path, mnist):
+    _, (x_test, y_test) = mnist
+    probs = Classifier(model_path).predict(x_test[SLICE])
+    assert (probs.argmax(1) == y_test[SLICE]).mean() >= 0.995
+
+
+def test_litert_and_keras_agree(model_path, mnist):
+    _, (x_test, _) = mnist
+    fast = Classifier(model_path.with_suffix(".tflite")).predict(x_test[SLICE])
+    slow = Classifier(model_path, prefer_tflite=False).predict(x_test[SLICE])
+    assert (fast.argmax(1) == slow.argmax(1)).all()
+    np.testing.assert_allclose(fast, slow, atol=1e-4)
+
+
+def test_a_batch_of_any_size_works(model_path, mnist):
+    _, (x_test, _) = mnist
+    classifier = Classifier(model_path)
+    for n in (0, 1, 7, 1):
+        assert classifier.predict(x_test[:n]).shape == (n, 11)
+
+
+def test_metrics_report_the_test_set(model_path):
+    metrics = json.loads((model_path.parent / "metrics.json").read_text())
+    assert metrics["test"]["n"] == 10000 and metrics["test_accuracy"] >= 0.996
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".tflite"])
+def test_missing_model_is_a_user_error(tmp_path, suffix):
+    with pytest.raises(UserError, match="does not exist"):
+        Classifier(tmp_path / f"absent{suffix}")
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".tflite"])
+def test_corrupt_model_gives_one_line_and_nonzero_exit(tmp_path, capsys, suffix):
+    bad = tmp_path / f"corrupt{suffix}"
+    bad.write_bytes(b"\x00garbage, not a model")
+    assert main(["evaluate", "--model", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("live-digits: error: model") and "\n" not in err
+
+
+def test_wrong_kind_of_file_is_refused(tmp_path):
+    with pytest.raises(UserError, match="expected a .keras or .tflite"):
+        Classifier(tmp_path / "weights.h5")
+
+
+def test_evaluate_json_reports_accuracy(model_path, capsys):
+    assert main(["evaluate", "--model", str(model_path.with_suffix(".tflite")), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 10000 and report["accuracy"] >= 0.996
