@@ -54,8 +54,41 @@ def _run_evaluate(args) -> int:
     return 0
 
 
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _add_image(sub) -> None:
+    p = sub.add_parser(
+        "image",
+        help="read the digits in photos: annotated copies, JSON lines and a summary",
+        description="Recognise the handwritten digits and numbers in image files (or in every image inside the "
+        "folders given, sorted by name). Prints the numbers read per image. A file that cannot be read is reported "
+        "and skipped; the command then exits with status 1 after the others are done.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    p.add_argument("--output", metavar="DIR", help="write annotated copies into this folder (created if missing)")
+    p.add_argument("--json", metavar="FILE", help="write one JSON line per image to FILE ('-' for stdout)")
+    p.add_argument("--model", default=str(DEFAULT_MODEL), help=".keras or .tflite model")
+    p.add_argument("--confidence", type=_confidence, default=0.5, help="least probability for a digit to count")
+    p.set_defaults(handler=_run_image)
+
+
+def _run_image(args) -> int:
+    from live_digits import images
+
+    return images.run(args.inputs, output=args.output, json_path=args.json, model=args.model, confidence=args.confidence)
+
+
 # Each subcommand adds itself here, in the order --help lists them.
-COMMANDS = [_add_train, _add_evaluate]
+COMMANDS = [_add_train, _add_evaluate, _add_image]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,136 @@
+"""Cutting candidates out of a frame and making each look as MNIST's digits were made.
+
+MNIST's digits are white on black, anti-aliased, fitted into a 20x20 box keeping their aspect ratio, and placed in a
+28x28 image so that their centre of mass is at the centre. The classifier was trained on exactly that, so every
+crop is brought to the same form here, including a stroke width near MNIST's: a marker's thick strokes and a fine
+pen's thin ones both become MNIST's pen.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+MNIST_SIZE = 28
+MNIST_BOX = 20  # the digit's long side inside the 28x28 image
+MNIST_CENTRE = 14.0  # where MNIST's centres of mass lie (mean over its test set, in pixel indices)
+
+# Strokes are measured and adjusted with the digit's long side at WORK_BOX pixels, twice MNIST's box, where MNIST's
+# strokes (the part brighter than half) are about 3.6 px wide.
+WORK_BOX = 2 * MNIST_BOX
+MNIST_STROKE = 3.6
+EDGE_LOW, EDGE_HIGH = 0.15, 0.75  # ink levels (1 = the stroke's core) mapped to black and to white
+
+
+def crops_to_mnist(ink: np.ndarray, boxes: np.ndarray, mask: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+    """(N, 28, 28) uint8 MNIST-style crops.
+
+    ink: uint8 darkness of the ink (0 = paper, 255 = black), as `segment.ink_darkness` makes it.
+    boxes: (N, 4) x, y, w, h in the same pixels as `ink` and `mask`.
+    mask: the ink mask (nonzero = ink); or, with `ids`, a label image where crop i takes only the pixels labelled
+    ids[i], so that a neighbouring digit reaching into the box stays out of the crop.
+    """
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    out = np.zeros((len(boxes), MNIST_SIZE, MNIST_SIZE), np.uint8)
+    for i, box in enumerate(boxes):
+        own = _own_pixels(mask, box, None if ids is None else ids[i])
+        out[i] = to_mnist(ink, box, own)
+    return out
+
+
+def _own_pixels(mask: np.ndarray, box, label) -> np.ndarray:
+    x, y, w, h = (int(v) for v in box)
+    part = mask[y : y + h, x : x + w]
+    own = part == label if label is not None else part > 0
+    return own.astype(np.uint8)
+
+
+def to_mnist(ink: np.ndarray, box, own: np.ndarray) -> np.ndarray:
+    """One crop: `own` is the (h, w) 0/1 mask of the digit's pixels inside `box`."""
+    x, y, w, h = (int(v) for v in box)
+    if w <= 0 or h <= 0 or not own.any():
+        return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
+    soft = _soft_digit(ink, x, y, w, h, own)
+    soft = _to_work_box(soft)
+    soft = match_stroke(soft)
+    return centre_by_mass(fit_box(soft))
+
+
+def _soft_digit(ink: np.ndarray, x: int, y: int, w: int, h: int, own: np.ndarray) -> np.ndarray:
+    """The digit's grey ink, white on black, strongest stroke at 255; a pixel's margin around the mask keeps the
+    anti-aliased edge, and nothing outside it (a neighbour, a line remnant) gets in."""
+    rows, cols = ink.shape[:2]
+    x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(cols, x + w + 1), min(rows, y + h + 1)
+    grey = ink[y0:y1, x0:x1].astype(np.float32)
+    keep = np.zeros(grey.shape, np.uint8)
+    keep[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = own
+    strong = grey[keep > 0]
+    keep = cv2.dilate(keep, np.ones((3, 3), np.uint8))
+    core = max(float(np.percentile(strong, 90)), 1.0)
+    # A camera blurs a stroke's edge over several pixels where MNIST's pen has about one: stretch the contrast so
+    # the edge is as sharp as MNIST's once the digit is scaled to 20 px (the stroke's middle stays put).
+    level = grey * keep * (1.0 / core)
+    return np.clip((level - EDGE_LOW) * (255.0 / (EDGE_HIGH - EDGE_LOW)), 0, 255)
+
+
+def _to_work_box(soft: np.ndarray) -> np.ndarray:
+    h, w = soft.shape
+    s = WORK_BOX / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return cv2.resize(soft, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+
+
+def stroke_width(soft: np.ndarray) -> float:
+    """Typical stroke width in pixels: twice the distance from the strokes' ridge to their edge."""
+    strokes = (soft > 127).astype(np.uint8)
+    if not strokes.any():
+        return 0.0
+    distance = cv2.distanceTransform(np.pad(strokes, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
+    ridge = (distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
+    return max(1.0, 2.0 * float(np.median(distance[ridge])) - 1.0)
+
+
+def match_stroke(soft: np.ndarray, target: float = MNIST_STROKE) -> np.ndarray:
+    """Thicken thin strokes and thin thick ones toward MNIST's width (at the working box size)."""
+    width = stroke_width(soft)
+    if width <= 0:
+        return soft
+    if width < 0.75 * target:
+        grow = round(target - width)
+        if grow >= 1:
+            padded = np.pad(soft, grow)
+            return cv2.dilate(padded, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow + 1, grow + 1)))
+    elif width > 1.5 * target:
+        shrink = min(round(width - target), round(width / 2) - 1)  # never erase a stroke
+        if shrink >= 1:
+            return cv2.erode(soft, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (shrink + 1, shrink + 1)))
+    return soft
+
+
+def fit_box(soft: np.ndarray) -> np.ndarray:
+    """Trim to the ink and scale so the long side is MNIST_BOX, keeping the aspect ratio."""
+    rows = np.flatnonzero(soft.max(axis=1) > 25)
+    cols = np.flatnonzero(soft.max(axis=0) > 25)
+    if len(rows) == 0:
+        return np.zeros((1, 1), np.float32)
+    soft = soft[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = soft.shape
+    s = MNIST_BOX / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return cv2.resize(soft, size, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+
+
+def centre_by_mass(digit: np.ndarray) -> np.ndarray:
+    """Place the fitted digit in a 28x28 image with its centre of mass at MNIST's centre."""
+    h, w = digit.shape
+    total = float(digit.sum())
+    if total <= 0:
+        return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
+    cy = float((digit.sum(axis=1) * np.arange(h)).sum()) / total
+    cx = float((digit.sum(axis=0) * np.arange(w)).sum()) / total
+    # Shift so the centre of mass lands on the centre, but never push the digit out of the image.
+    dx = float(np.clip(MNIST_CENTRE - cx, 0, MNIST_SIZE - w))
+    dy = float(np.clip(MNIST_CENTRE - cy, 0, MNIST_SIZE - h))
+    shift = np.float32([[1, 0, dx], [0, 1, dy]])
+    placed = cv2.warpAffine(digit.astype(np.float32), shift, (MNIST_SIZE, MNIST_SIZE), flags=cv2.INTER_LINEAR)
+    return np.clip(placed + 0.5, 0, 255).astype(np.uint8)
