@@ -87,8 +87,74 @@ def _run_image(args) -> int:
     return images.run(args.inputs, output=args.output, json_path=args.json, model=args.model, confidence=args.confidence)
 
 
+def _add_video(sub) -> None:
+    p = sub.add_parser(
+        "video",
+        help="read the digits in every frame of a video file: annotated video and JSON lines",
+        description="Run the live pipeline over every frame of a video file (or every image of a folder), headless "
+        "unless --show. Writes the annotated video at the input's size and frame rate and/or one JSON line per "
+        "frame (\"frame\", \"time_s\", \"digits\", \"numbers\"); with neither, the JSON lines go to stdout. "
+        "Ctrl-C stops early and keeps what was done.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("input", metavar="INPUT", help="video file (or a folder of images)")
+    p.add_argument("--output", metavar="FILE", help="annotated video (.mp4, .avi, .mkv, .mov)")
+    p.add_argument("--json", metavar="FILE", help="one JSON line per frame ('-' for stdout)")
+    p.add_argument("--show", action="store_true", help="also show the video in a window")
+    p.add_argument("--model", default=None, help=f".keras or .tflite model (default: {DEFAULT_MODEL})")
+    p.add_argument("--confidence", type=_confidence, default=0.5, help="least probability for a digit to count")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(handler=_run_video)
+
+
+def _run_video(args) -> int:
+    from live_digits import live
+
+    return live.run_video(args.input, output=args.output, json_path=args.json, show=args.show, model=args.model,
+                          confidence=args.confidence, progress=args.progress)
+
+
+def _add_camera(sub) -> None:
+    p = sub.add_parser(
+        "camera",
+        help="read digits live from a webcam, in a window",
+        description="Show the webcam with a box and the recognised digit over every digit, and the numbers read. "
+        "Keys: q/Esc quit, space pause, s snapshot (PNG + JSON), r start/stop recording, t show the ink mask, "
+        "+/- confidence threshold. With no display it runs headless (JSON lines to stdout unless --json/--record).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--camera", default="0", metavar="SOURCE",
+                   help="camera index, stream URL (rtsp://, http://), or a video file played in real time")
+    p.add_argument("--width", type=_positive_int, help="ask the camera for this frame width")
+    p.add_argument("--height", type=_positive_int, help="ask the camera for this frame height")
+    p.add_argument("--record", metavar="FILE", help="record the annotated video from the start ('r' toggles)")
+    p.add_argument("--json", metavar="FILE", help="one JSON line per processed frame ('-' for stdout)")
+    p.add_argument("--snapshots", metavar="DIR", default=".", help="folder for the 's' key's snapshots")
+    p.add_argument("--model", default=None, help=f".keras or .tflite model (default: {DEFAULT_MODEL})")
+    p.add_argument("--confidence", type=_confidence, default=0.5, help="least probability for a digit to count")
+    p.set_defaults(handler=_run_camera)
+
+
+def _run_camera(args) -> int:
+    from live_digits import live
+
+    return live.run_camera(args.camera, width=args.width, height=args.height, record=args.record,
+                           json_path=args.json, model=args.model, confidence=args.confidence,
+                           snapshots=args.snapshots)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not positive")
+    return value
+
+
 # Each subcommand adds itself here, in the order --help lists them.
-COMMANDS = [_add_train, _add_evaluate, _add_image]
+COMMANDS = [_add_train, _add_evaluate, _add_image, _add_video, _add_camera]
 
 
 def build_parser() -> argparse.ArgumentParser:

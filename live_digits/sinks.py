@@ -51,8 +51,18 @@ def _temporary_beside(path: Path) -> Path:
     """A fresh hidden file in the destination's folder (same file system, so os.replace is atomic),
     keeping the suffix that tells OpenCV which container to write."""
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent or ".")
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes it private; the output should get the usual permissions
     os.close(fd)
     return Path(name)
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 class VideoSink:

@@ -21,10 +21,11 @@ import cv2
 import numpy as np
 
 from live_digits.errors import UserError
+from live_digits.images import IMAGE_SUFFIXES, read_image
+from live_digits.overlay import as_bgr
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".jp2"}
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
 
 # FFmpeg and OpenCV print their own warnings ("moov atom not found", "can't open camera by index") to stderr;
@@ -357,9 +358,9 @@ class ImageSource(Source):
 
     def __init__(self, paths: list[Path], name: str):
         if not paths:
-            raise UserError(f"{name}: no images in it ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise UserError(f"{name}: no image files in this folder")
         self._paths = paths
-        first = read_image(paths[0]) if len(paths) == 1 else None
+        first = as_bgr(read_image(paths[0])) if len(paths) == 1 else None
         height, width = first.shape[:2] if first is not None else (0, 0)
         self._first = first
         # One image a second, should someone write the annotated photos as a video.
@@ -378,7 +379,7 @@ class ImageSource(Source):
                 image, self._first = self._first, None
             else:
                 try:
-                    image = read_image(path)
+                    image = as_bgr(read_image(path))  # the loop draws on it
                 except UserError as e:
                     log.warning("skipping %s", e)
                     continue
@@ -387,15 +388,3 @@ class ImageSource(Source):
 
     def close(self) -> None:
         self._first = None
-
-
-def read_image(path: Path) -> np.ndarray:
-    """A photo as BGR uint8, turned upright by its EXIF orientation (phones store it sideways)."""
-    try:
-        data = np.fromfile(path, np.uint8)  # imread cannot open some non-ASCII paths on Windows
-    except OSError as e:
-        raise UserError(f"{path}: cannot read ({e.strerror})") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise UserError(f"{path}: not an image that can be read")
-    return image

@@ -104,7 +104,7 @@ def test_single_image_is_a_source_of_one_frame(tmp_path):
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing.mp4", "no such file"),
     (lambda d: (d / "text.mp4").write_text("hello") and d / "text.mp4", "not a video"),
-    (lambda d: d, "no images"),
+    (lambda d: d, "no image files"),
 ])
 def test_sources_that_cannot_open(tmp_path, make, message):
     with pytest.raises(UserError, match=message):
