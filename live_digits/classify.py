@@ -20,9 +20,28 @@ def default_model_path() -> Path:
 
 
 def quiet_tensorflow() -> None:
-    """TensorFlow prints CUDA and oneDNN notes on import that mean nothing to a user."""
+    """TensorFlow prints CUDA and oneDNN notes that mean nothing to a user."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def import_keras():
+    """Import TensorFlow and Keras with the C++ start-up notes silenced.
+
+    TensorFlow 2.21 prints them through absl before any log level applies, so stderr is muted during the import;
+    an import error still surfaces as an exception.
+    """
+    quiet_tensorflow()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import keras
+            import tensorflow as tf
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return tf, keras
 
 
 class Classifier:
@@ -61,9 +80,7 @@ class Classifier:
         self._batch = 0
 
     def _load_keras(self, path: Path) -> None:
-        quiet_tensorflow()
-        import keras
-
+        _, keras = import_keras()
         try:
             self._keras = keras.saving.load_model(path)
         except Exception as e:

@@ -52,9 +52,10 @@ def _from_cache(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def _from_keras() -> dict[str, np.ndarray] | None:
-    try:
-        import keras
+    from live_digits.classify import import_keras
 
+    try:
+        _, keras = import_keras()
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception:  # offline: fall through to the bundled copy
         return None

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from live_digits.classify import NOT_A_DIGIT, NUM_CLASSES, Classifier, quiet_tensorflow
+from live_digits.classify import NOT_A_DIGIT, NUM_CLASSES, Classifier, import_keras
 from live_digits.errors import UserError
 
-quiet_tensorflow()
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
+tf, keras = import_keras()
 
 from live_digits import data, plots  # noqa: E402
 from live_digits.augment import augment_batch  # noqa: E402
