@@ -235,7 +235,9 @@ class LiveView:
         self._last_frame: Frame | None = None
         self._last_result: Result | None = None
         self._recognizer = None
-        cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO)
+        self._sized = False
+        _point_qt_at_system_fonts()
+        cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
 
     def show(self, frame: Frame, result: Result | None, recognizer, clock: StageClock) -> None:
         self.fps.tick(time.perf_counter())
@@ -248,6 +250,9 @@ class LiveView:
         latency = clock.latencies[-1] * 1000 if clock.latencies else 0.0
         self._draw_status(display, f"{self.fps.fps:5.1f} FPS  {latency:4.1f} ms  confidence {recognizer.confidence:.2f}")
         self._last_display = display
+        if not self._sized:  # a resizable window opens small: start at the frame's own size
+            cv2.resizeWindow(WINDOW_TITLE, display.shape[1], display.shape[0])
+            self._sized = True
         cv2.imshow(WINDOW_TITLE, display)
         self._handle(cv2.waitKey(1))
 
@@ -306,6 +311,17 @@ class LiveView:
             with JsonLinesSink(stem.with_suffix(".json")) as sink:
                 sink.write(json_record(self._last_frame, self._last_result))
         print(f"live-digits: saved {stem}.png", file=sys.stderr)
+
+
+def _point_qt_at_system_fonts() -> None:
+    """OpenCV's wheel points Qt at a font folder it does not ship, and Qt then warns on every window; the
+    system's fonts do instead, where there are any."""
+    if Path(os.environ.get("QT_QPA_FONTDIR", "/nonexistent")).is_dir():
+        return
+    for folder in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/truetype", "/usr/share/fonts"):
+        if Path(folder).is_dir():
+            os.environ["QT_QPA_FONTDIR"] = folder
+            return
 
 
 def _window_closed() -> bool:
@@ -443,12 +459,13 @@ def run_camera(camera: str = "0", width: int | None = None, height: int | None =
         raise UserError(f"--snapshots {snapshots}: no such folder")
     problem = display_problem()
     if problem is not None:
-        where = "" if (record or json_path) else "; JSON lines on standard output"
-        print(f"live-digits: {problem}: running without a window{where} (Ctrl-C stops)", file=sys.stderr)
         json_path = json_path or (None if record else STDOUT)
     realtime = not str(camera).isdigit()
     with terminate_as_interrupt(), open_source(camera, width, height, realtime=realtime) as source:
         info = source.info
+        if problem is not None:
+            where = "" if json_path != STDOUT else "; JSON lines on standard output"
+            print(f"live-digits: {problem}: running without a window{where} (Ctrl-C stops)", file=sys.stderr)
         recognizer = make_recognizer(model, confidence)
         with contextlib.ExitStack() as outputs:
             json_lines = outputs.enter_context(JsonLinesSink(json_path)) if json_path else None
