@@ -153,8 +153,42 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _add_scenes(sub) -> None:
+    from live_digits.scenes import FIRST_EVALUATION_SEED, SCENE_KINDS
+
+    p = sub.add_parser(
+        "scenes",
+        help="benchmark the recognizer on synthetic webcam scenes with known truth",
+        description="Render fresh synthetic scenes (or read a folder with a truth.jsonl), recognise them and print "
+        "per scene kind: digit recall and precision (box IoU >= 0.5 and the right digit), boxes located, numbers "
+        "read exactly, false digits per image, and recognizer time.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--folder", metavar="DIR", help="evaluate the images listed in DIR/truth.jsonl instead")
+    p.add_argument("--count", type=_positive_int, default=120, help="how many scenes to render")
+    p.add_argument("--seed", type=int, default=FIRST_EVALUATION_SEED, help="first seed (scene i uses seed+i)")
+    p.add_argument("--kinds", nargs="+", choices=SCENE_KINDS, metavar="KIND",
+                   help=f"scene kinds, taken in turn (default: each seed picks one of {', '.join(SCENE_KINDS)})")
+    p.add_argument("--model", default=None, help=f".keras or .tflite model (default: {DEFAULT_MODEL})")
+    p.add_argument("--confidence", type=_confidence, default=0.5, help="least probability for a digit to count")
+    p.add_argument("--live", action="store_true", help="segment at the live video resolution, not the photo one")
+    p.add_argument("--json", metavar="FILE", help="also write the tallies per kind as JSON")
+    p.add_argument("--failures", metavar="DIR", help="write every imperfectly read scene there, truth and reading drawn")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(handler=_run_scenes)
+
+
+def _run_scenes(args) -> int:
+    from live_digits import evaluation
+
+    evaluation.run(model=args.model, confidence=args.confidence, folder=args.folder, count=args.count, seed=args.seed,
+                   kinds=args.kinds, live=args.live, json_path=args.json, failures=args.failures,
+                   progress=args.progress)
+    return 0
+
+
 # Each subcommand adds itself here, in the order --help lists them.
-COMMANDS = [_add_train, _add_evaluate, _add_image, _add_video, _add_camera]
+COMMANDS = [_add_train, _add_evaluate, _add_image, _add_video, _add_camera, _add_scenes]
 
 
 def build_parser() -> argparse.ArgumentParser:
