@@ -163,7 +163,9 @@ def run_loop(frames: Iterable[Frame], recognizer, tracker: Tracker | None = None
             try:
                 result = track_and_read(frame, recognizer, tracker, clock)
                 drawn_at = time.perf_counter()
-                draw_result(frame.image, result)
+                # Drawing only for someone who will see it: JSON lines alone need no pictures.
+                if video is not None or view is not None or (recorder is not None and recorder.recording):
+                    draw_result(frame.image, result)
                 written_at = time.perf_counter()
                 clock.add("draw", written_at - drawn_at)
                 failed_in_a_row = 0
@@ -400,10 +402,11 @@ def terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def make_recognizer(model: str | None, confidence: float, still_images: bool = False):
+def make_recognizer(model, confidence: float, still_images: bool = False):
+    """`model`: a path, a loaded Classifier, or None for the default."""
     from live_digits.recognizer import STILL_WORK_SIDE, Recognizer
 
-    if not 0 < confidence < 1:
+    if not 0 <= confidence <= 1:
         raise UserError(f"--confidence must be between 0 and 1, not {confidence}")
     recognizer = Recognizer(model=model, confidence=confidence)
     if still_images:
@@ -422,6 +425,13 @@ def open_window(**kwargs) -> LiveView | None:
 def run_video(input: str, output: str | None = None, json_path: str | None = None, show: bool = False,
               model: str | None = None, confidence: float = 0.5, progress: bool = True) -> int:
     """`live-digits video`: every frame of a file (or every photo of a folder), headless unless `show`."""
+    return finish(process_video(input, output, json_path, show, model, confidence, progress))
+
+
+def process_video(input: str, output: str | None = None, json_path: str | None = None, show: bool = False,
+                  model=None, confidence: float = 0.5, progress: bool = True) -> RunSummary:
+    """The video command's work, returning its summary (the benchmark runs exactly this). `model` may also be
+    a loaded Classifier."""
     from tqdm import tqdm
 
     if output is not None:
@@ -442,9 +452,8 @@ def run_video(input: str, output: str | None = None, json_path: str | None = Non
                                              file=sys.stderr, mininterval=0.5, dynamic_ncols=True))
             if view is not None:
                 outputs.callback(view.close)
-            summary = run_loop(source, recognizer, tracker, video=video, json_lines=json_lines, view=view,
-                               progress=bar)
-    return finish(summary)
+            return run_loop(source, recognizer, tracker, video=video, json_lines=json_lines, view=view,
+                            progress=bar)
 
 
 def run_camera(camera: str = "0", width: int | None = None, height: int | None = None, record: str | None = None,
