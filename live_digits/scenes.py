@@ -193,9 +193,9 @@ def draw_look(rng: np.random.Generator, kind: str, size: tuple[int, int] = DEFAU
     }.get(kind, _pick(rng, ("ballpoint", "pencil", "felt", "marker"), p=(0.35, 0.08, 0.37, 0.2)))
     digit_height = {"small_far": _u(rng, 20, 32), "close_up": _u(rng, 60, 95)}.get(kind, _u(rng, 26, 70)) * k
     stroke_fraction = {"ballpoint": (0.025, 0.05), "pencil": (0.025, 0.045), "felt": (0.06, 0.11), "marker": (0.14, 0.24)}
-    stroke_px = max(1.0 * k, digit_height * _u(rng, *stroke_fraction[pen]))
+    stroke_px = max(1.3 * k, digit_height * _u(rng, *stroke_fraction[pen]))
     if kind == "thin_pen":
-        stroke_px = max(1.0 * k, min(stroke_px, _u(rng, 1.0, 2.0) * k))
+        stroke_px = max(1.1 * k, min(stroke_px, _u(rng, 1.1, 2.0) * k))
     ink = _pick(rng, PEN_INKS[pen])
     ink_strength = _u(rng, 0.45, 0.8) if pen == "pencil" else _u(rng, 0.7, 1.0)
     lines, numbers, digits = int(rng.integers(1, 6)), int(rng.integers(1, 5)), int(rng.integers(2, 6))
@@ -245,7 +245,7 @@ def draw_look(rng: np.random.Generator, kind: str, size: tuple[int, int] = DEFAU
     return legible(look)
 
 
-LEAST_CONTRAST = 0.18  # ink against paper, relative to the paper's brightness, after blur: below it a person squints
+LEAST_CONTRAST = 0.25  # ink against paper, relative to the paper's brightness, after blur: below it a person squints
 
 
 def legible(look: Look) -> Look:
@@ -254,7 +254,8 @@ def legible(look: Look) -> Look:
     paper = float(np.mean(look.paper_bgr))
     ink = float(np.mean(look.ink_bgr))
     for _ in range(20):
-        spread = math.hypot(1.0, 2.5 * max(look.blur_sigma, look.motion_px / 3) / look.stroke_px)  # a thin line's peak fades
+        blur = math.hypot(look.blur_sigma, look.motion_px / 3, 0.8 * (1 / look.soften - 1))
+        spread = math.hypot(1.0, 2.5 * blur / look.stroke_px)  # a thin line's peak fades under blur
         seen = look.ink_strength * (1 - ink / paper) / spread
         noise = look.noise_sigma / max(0.05, look.exposure * paper)
         if seen >= max(LEAST_CONTRAST, 2 * noise):
@@ -266,6 +267,7 @@ def legible(look: Look) -> Look:
             blur_sigma=look.blur_sigma * 0.9,
             motion_px=look.motion_px * 0.9,
             noise_sigma=look.noise_sigma * 0.93,
+            soften=min(1.0, look.soften * 1.1),
         )
     return look
 
@@ -798,7 +800,7 @@ def _composite(background: np.ndarray, warped: _Warped | None, drop_shadow: floa
 
 
 def _draw_thumb(rng: np.random.Generator, image: np.ndarray, homography: np.ndarray, sheet: _Sheet, avoid: list[Box]) -> None:
-    """A thumb gripping the sheet's edge, where it covers no digit; the other fingers are behind the sheet."""
+    """A thumb gripping the sheet's edge, the hand beyond it, where they cover no digit (the fingers are behind)."""
     h, w = image.shape[:2]
     sheet_h, sheet_w = sheet.labels.shape
     edge = int(rng.integers(0, 4))
@@ -808,29 +810,33 @@ def _draw_thumb(rng: np.random.Generator, image: np.ndarray, homography: np.ndar
     step = 0.05 * min(sheet_w, sheet_h)
     p0, p1 = _project(homography, np.array([on_edge, (on_edge[0] + inward[0] * step, on_edge[1] + inward[1] * step)]))
     direction = (p1 - p0) / max(np.linalg.norm(p1 - p0), 1e-6)
-    direction = cv2.Rodrigues(np.array([0.0, 0.0, math.radians(rng.normal(0, 20))]))[0][:2, :2] @ direction
+    turn = math.radians(rng.normal(0, 20))
+    direction = np.array([[math.cos(turn), -math.sin(turn)], [math.sin(turn), math.cos(turn)]]) @ direction
     length = _u(rng, 0.14, 0.24) * h
-    thickness = length * _u(rng, 0.32, 0.42)
+    thickness = length * _u(rng, 0.34, 0.44)
     tip = p0 + direction * length * _u(rng, 0.2, 0.45)
-    centre = tip - direction * length / 2
-    reach = length / 2 + thickness
-    box = (int(tip[0] - thickness), int(tip[1] - thickness), int(2 * thickness), int(2 * thickness))
-    if not (0 <= p0[0] < w and 0 <= p0[1] < h) or any(_overlap(box, b) for b in avoid):
+    thumb_centre = tip - direction * length / 2
+    hand_centre = p0 - direction * length * 0.6
+    thumb_box = (int(min(tip[0], p0[0]) - thickness), int(min(tip[1], p0[1]) - thickness),
+                 int(abs(tip[0] - p0[0]) + 2 * thickness), int(abs(tip[1] - p0[1]) + 2 * thickness))
+    if not (0 <= p0[0] < w and 0 <= p0[1] < h) or any(_overlap(thumb_box, b) for b in avoid):
         return
-    x0, y0 = int(max(0, centre[0] - reach)), int(max(0, centre[1] - reach))
-    x1, y1 = int(min(w, centre[0] + reach + 1)), int(min(h, centre[1] + reach + 1))
+    x0, y0, x1, y1 = 0, 0, w, h
     if x1 - x0 < 4 or y1 - y0 < 4:
         return
-    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     angle = math.degrees(math.atan2(direction[1], direction[0]))
-    cv2.ellipse(mask, (int(centre[0] - x0), int(centre[1] - y0)), (int(length / 2), int(thickness / 2)), angle, 0, 360, 255, -1, cv2.LINE_AA)
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.ellipse(mask, (int(thumb_centre[0] - x0), int(thumb_centre[1] - y0)), (int(length / 2), int(thickness / 2)), angle, 0, 360, 255, -1, cv2.LINE_AA)
+    # The hand and wrist carry on out of the frame.
+    far = hand_centre - direction * 4 * h
+    cv2.line(mask, (int(hand_centre[0] - x0), int(hand_centre[1] - y0)), (int(far[0] - x0), int(far[1] - y0)), 255, int(length * _u(rng, 0.8, 1.1)), cv2.LINE_AA)
     cover = cv2.GaussianBlur(mask, (0, 0), 1.0).astype(np.float32)[..., None] / 255.0
-    # Rounded: lit in the middle, darker towards its sides.
+    # Rounded flesh: lit in the middle, darker towards the sides.
     body = cv2.GaussianBlur(mask, (0, 0), thickness / 4).astype(np.float32)[..., None] / 255.0
-    skin = np.array(_pick(rng, ((0.62, 0.72, 0.88), (0.5, 0.6, 0.78), (0.35, 0.45, 0.62), (0.2, 0.27, 0.4))), np.float32)
+    skin = np.array(_jitter_colour(rng, _pick(rng, ((0.62, 0.72, 0.88), (0.5, 0.6, 0.78), (0.35, 0.45, 0.62), (0.2, 0.27, 0.4))), 0.04), np.float32)
     region = image[y0:y1, x0:x1]
     region *= 1.0 - cover
-    region += cover * skin * (0.6 + 0.45 * body)
+    region += cover * skin * (0.55 + 0.5 * body)
 
 
 def _overlap(a: Box, b: Box) -> bool:
