@@ -177,10 +177,12 @@ def run_loop(frames: Iterable[Frame], recognizer, tracker: Tracker | None = None
                 log.warning("frame %d: %s: %s (skipped)", frame.index, type(error).__name__, error)
                 result = None
                 written_at = time.perf_counter()
-            if video is not None:
-                video.write(frame.image)  # a failed frame goes in unannotated: the video keeps the input's timing
-            if recorder is not None:
-                recorder.write(frame)
+            # A failed frame goes in as it came, where it is a picture at all: the video keeps the input's timing.
+            if result is not None or is_bgr_picture(frame.image):
+                if video is not None:
+                    video.write(frame.image)
+                if recorder is not None:
+                    recorder.write(frame)
             if json_lines is not None and result is not None:
                 json_lines.write(json_record(frame, result))
             done = time.perf_counter()
@@ -200,6 +202,10 @@ def run_loop(frames: Iterable[Frame], recognizer, tracker: Tracker | None = None
     summary.latency_ms = percentiles_ms(clock.latencies)
     summary.age_ms = percentiles_ms(clock.ages)
     return summary
+
+
+def is_bgr_picture(image: np.ndarray) -> bool:
+    return image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8 and image.size > 0
 
 
 # ---------------------------------------------------------------------------------------------------------------

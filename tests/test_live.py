@@ -1,10 +1,12 @@
 """The video and camera commands end to end: real model, real OpenCV, videos the tests write."""
 
+import itertools
 import json
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -12,9 +14,12 @@ import numpy as np
 import pytest
 
 from live_digits.cli import main
-from live_digits.live import RollingFps, display_problem, percentiles_ms
+from live_digits.live import MAX_FAILED_IN_A_ROW, RollingFps, display_problem, make_recognizer, percentiles_ms, run_loop
 from live_digits.overlay import draw_result
 from live_digits.results import Digit, Number, Result
+from live_digits.sinks import JsonLinesSink, VideoSink
+from live_digits.sources import Frame, open_source
+from live_digits.tracking import Tracker
 from live_digits.scenes import render_video
 
 SIZE = (320, 240)
@@ -195,3 +200,26 @@ def test_rolling_fps_and_percentiles():
     assert fps.fps == pytest.approx(50)
     assert percentiles_ms([0.001, 0.002, 0.003]) == {"p50": 2.0, "p95": 2.9, "max": 3.0}
     assert percentiles_ms([]) == {}
+
+
+def bad_frame(index: int) -> Frame:
+    return Frame(index, index / FPS, np.zeros((240, 320, 7), np.uint8), time.perf_counter())
+
+
+def test_one_bad_frame_is_logged_and_skipped(scene_video, model_path, tmp_path, caplog):
+    with open_source(scene_video) as source:
+        good = list(itertools.islice(source, 6))
+    frames = good[:3] + [bad_frame(3)] + [replace(frame, index=frame.index + 1) for frame in good[3:]]
+    recognizer = make_recognizer(str(model_path), 0.5)
+    with VideoSink(tmp_path / "out.avi", FPS, SIZE) as video, JsonLinesSink(tmp_path / "out.jsonl") as json_lines:
+        summary = run_loop(frames, recognizer, Tracker(), video=video, json_lines=json_lines)
+    assert (summary.frames, summary.failed) == (6, 1)
+    assert "frame 3: ValueError" in caplog.text
+    assert [line["frame"] for line in read_lines(tmp_path / "out.jsonl")] == [0, 1, 2, 4, 5, 6]
+    assert len(read_frames(tmp_path / "out.avi")) == 6  # not a picture at all: nothing to put in the video
+
+
+def test_frames_failing_one_after_another_are_a_bug_and_raise(model_path):
+    recognizer = make_recognizer(str(model_path), 0.5)
+    with pytest.raises(ValueError, match="not an image"):
+        run_loop((bad_frame(i) for i in range(MAX_FAILED_IN_A_ROW + 1)), recognizer, Tracker())

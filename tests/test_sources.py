@@ -1,3 +1,6 @@
+import functools
+import http.server
+import threading
 from pathlib import Path
 
 import cv2
@@ -129,3 +132,32 @@ def test_missing_camera_names_what_was_tried():
 def test_resolution_is_for_cameras_only(video):
     with pytest.raises(UserError, match="cameras only"):
         open_source(video, width=640)
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A local HTTP server over tmp_path: a stream URL that needs no network."""
+    handler = functools.partial(QuietHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_stream_url_is_read_live(video, http_server):
+    with open_source(f"{http_server}/{video.name}") as source:
+        assert isinstance(source, LiveSource) and source.info.kind == "stream"
+        frames = list(source)
+    assert frames and all(frame_number(f.image) == f.index for f in frames)
+
+
+def test_stream_that_cannot_be_reached(http_server):
+    with pytest.raises(UserError, match="cannot open stream"):
+        open_source(f"{http_server}/missing.mp4")
