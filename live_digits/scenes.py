@@ -113,7 +113,12 @@ PAPER_BGR = {
     "grey": (0.80, 0.81, 0.80),
     "recycled": (0.78, 0.84, 0.86),
     "bluish": (0.97, 0.94, 0.90),
+    "yellow_note": (0.55, 0.92, 0.98),
+    "pink_note": (0.82, 0.72, 0.98),
+    "green_note": (0.72, 0.95, 0.80),
+    "blue_note": (0.96, 0.86, 0.72),
 }
+PAPER_WEIGHTS = (0.3, 0.17, 0.1, 0.1, 0.1, 0.07, 0.06, 0.05, 0.05)  # mostly paper, now and then a sticky note
 INK_BGR = {  # reflectance of the ink where it fully covers the paper
     "blue": (0.62, 0.26, 0.12),
     "royal_blue": (0.75, 0.35, 0.15),
@@ -215,7 +220,7 @@ def draw_look(rng: np.random.Generator, kind: str, size: tuple[int, int] = DEFAU
     look = Look(
         kind=kind,
         paper=paper,
-        paper_bgr=_jitter_colour(rng, PAPER_BGR[_pick(rng, tuple(PAPER_BGR))], 0.03),
+        paper_bgr=_jitter_colour(rng, PAPER_BGR[_pick(rng, tuple(PAPER_BGR), p=PAPER_WEIGHTS)], 0.03),
         pen=pen,
         ink_bgr=_jitter_colour(rng, INK_BGR[ink], 0.05),
         ink_strength=ink_strength,
@@ -400,7 +405,17 @@ def gaussian_field(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarr
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int, lo: float, hi: float = 1.0) -> np.ndarray:
     grid = rng.uniform(lo, hi, (cells, cells)).astype(np.float32)
-    return cv2.resize(grid, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC).clip(min(lo, hi), max(lo, hi))
+    return upsample_smooth(grid, shape).clip(min(lo, hi), max(lo, hi))
+
+
+def upsample_smooth(small: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A smooth field enlarged to `shape` (rows, cols): cubic to an eighth of the size, then linear, which looks
+    the same as cubic all the way for a field this smooth at a fraction of the cost."""
+    rows, cols = shape
+    if rows > 64 and cols > 64:
+        small = cv2.resize(small, (max(2, cols // 8), max(2, rows // 8)), interpolation=cv2.INTER_CUBIC)
+        return cv2.resize(small, (cols, rows), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(small, (cols, rows), interpolation=cv2.INTER_CUBIC)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -437,9 +452,13 @@ def _make_sheet(rng: np.random.Generator, look: Look, size: tuple[int, int], wri
     digit_height = look.digit_height / scale
     rules = _draw_rules(rng, look.paper, digit_height, width, height)
     image = _paper(rng, look, rules, width, height)
+    if rng.random() < 0.2:
+        _show_through(rng, image, digit_height, look.stroke_px / scale)
     written = _layout(rng, look, rules, digit_height, width, height, scale, size) if writes else []
     labels = np.zeros((height, width), np.uint16)
     ink = 1.0 - np.array(look.ink_bgr, np.float32)
+    for x, y, coverage in _marks(rng, look, written, digit_height, look.stroke_px / scale, (width, height)):
+        image[y : y + coverage.shape[0], x : x + coverage.shape[1]] *= 1.0 - (coverage * look.ink_strength)[..., None] * ink
     for index, w in enumerate(written):
         h_, w_ = w.coverage.shape
         patch = image[w.y : w.y + h_, w.x : w.x + w_]
@@ -467,12 +486,13 @@ def _draw_rules(rng: np.random.Generator, paper: str, digit_height: float, width
 
 
 def _paper(rng: np.random.Generator, look: Look, rules: _Rules, width: int, height: int) -> np.ndarray:
-    shading = _smooth_noise(rng, (height, width), cells=5, lo=0.95, hi=1.03)
+    half = ((height + 1) // 2, (width + 1) // 2)
+    shading = _smooth_noise(rng, half, cells=5, lo=0.95, hi=1.03)
     # A bent sheet faces the light at different angles across its width.
-    across = np.cos(np.linspace(0, math.pi, width, dtype=np.float32) + _u(rng, 0, math.pi))
+    across = np.cos(np.linspace(0, math.pi, half[1], dtype=np.float32) + _u(rng, 0, math.pi))
     shading *= 1.0 + 6.0 * look.curl * across[None, :]
-    grain = 1.0 + 0.012 * cv2.resize(gaussian_field(rng, ((height + 1) // 2, (width + 1) // 2)), (width, height))
-    image = (shading * grain)[..., None] * np.array(look.paper_bgr, np.float32)
+    shading *= 1.0 + 0.012 * gaussian_field(rng, half)  # the grain of the paper
+    image = cv2.resize(shading, (width, height))[..., None] * np.array(look.paper_bgr, np.float32)
     if rules.kind == "plain":
         return image
     thickness = 1  # printed lines are finer than any pen
@@ -527,7 +547,7 @@ def _layout(
 
     written: list[_Written] = []
     number_index = 0
-    digit_gap = digit_height * _u(rng, 0.06, 0.3)  # this writer's spacing inside a number
+    digit_gap = digit_height * _u(rng, 0.0 if rng.random() < 0.15 else 0.06, 0.3)  # this writer's spacing; some let digits touch
     for _ in range(wish_lines):
         if baseline > bottom:
             break
@@ -541,15 +561,16 @@ def _layout(
                 digits[0] = rng.integers(1, 10)  # numbers seldom start with 0
             placed = []
             cursor = x
+            size_of_number = _u(rng, 0.88, 1.12)  # some numbers are written bigger than others
             for d in digits:
-                h = digit_height * _u(rng, 0.88, 1.12)
+                h = digit_height * size_of_number * _u(rng, 0.9, 1.1)
                 coverage = _write_digit(rng, look, int(d), h, stroke)
                 ch, cw = coverage.shape
                 if cursor + cw > right:
                     break
                 y = baseline - ch + h * rng.normal(0, 0.04) + (cursor - line_start) * slope
                 placed.append((int(d), int(cursor), int(y), coverage))
-                cursor += cw + max(2.0, digit_gap * _u(rng, 0.6, 1.4))
+                cursor += cw + max(1.0, digit_gap * _u(rng, 0.6, 1.4))
             if len(placed) < len(digits) and n > 0:
                 break  # the number does not fit in what is left of the line: it would go on the next one
             if not placed:
@@ -565,6 +586,116 @@ def _layout(
                 break
         baseline += pitch
     return written
+
+
+UNITS = ("cm", "kg", "km", "mm", "min", "x", "m", "mL")  # written after numbers; none looks like a digit
+MARKS = ("underline", "circle", "unit", "plus", "minus", "equals", "tick")
+
+
+def _marks(rng: np.random.Generator, look: Look, written: list[_Written], digit_height: float, stroke: float,
+           sheet_size: tuple[int, int]) -> list[tuple[int, int, np.ndarray]]:
+    """What else a hand writes around numbers: underlines, circles, units, operators, ticks. Drawn in the same ink,
+    kept clear of every digit, never in the truth: the recognizer has to leave them alone."""
+    if not written or rng.random() < 0.4:
+        return []
+    boxes = np.array([[w.x, w.y, w.x + w.coverage.shape[1], w.y + w.coverage.shape[0]] for w in written], float)
+    clearance = max(2.0, 0.12 * digit_height)
+    thickness = max(1, int(round(stroke)))
+    marks = []
+    for number in sorted({w.number for w in written}):
+        if rng.random() > 0.35:
+            continue
+        mine = boxes[[w.number == number for w in written]]
+        x0, y0 = mine[:, :2].min(0)
+        x1, y1 = mine[:, 2:].max(0)
+        h = digit_height
+        kind = _pick(rng, MARKS)
+        strokes: list[np.ndarray] = []  # polylines in sheet pixels
+        text = None
+        if kind == "underline":
+            y = y1 + _u(rng, 0.15, 0.3) * h
+            xs = np.linspace(x0 - 0.1 * h, x1 + 0.1 * h, 6)
+            strokes.append(np.stack([xs, y + np.cumsum(rng.normal(0, 0.02 * h, 6))], 1))
+        elif kind == "circle":
+            t = np.linspace(0, 2 * math.pi * _u(rng, 1.0, 1.12), 40)
+            cx, cy, rx, ry = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2 + 0.35 * h, (y1 - y0) / 2 + 0.3 * h
+            strokes.append(np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t) * _u(rng, 0.95, 1.05)], 1))
+        elif kind == "unit":
+            text = (_pick(rng, UNITS), x1 + _u(rng, 0.3, 0.7) * h, y1)
+        elif kind in ("plus", "minus", "equals"):
+            size, cx, cy = 0.4 * h, x0 - _u(rng, 0.5, 0.9) * h, (y0 + y1) / 2
+            strokes.append(np.array([[cx - size / 2, cy], [cx + size / 2, cy]]))
+            if kind == "plus":
+                strokes.append(np.array([[cx, cy - size / 2], [cx, cy + size / 2]]))
+            if kind == "equals":
+                strokes = [s + (0, d) for s in strokes for d in (-0.15 * h, 0.15 * h)]
+        else:  # a tick after the number
+            cx, cy = x1 + _u(rng, 0.4, 0.8) * h, (y0 + y1) / 2
+            strokes.append(np.array([[cx, cy], [cx + 0.15 * h, cy + 0.25 * h], [cx + 0.45 * h, cy - 0.3 * h]]))
+        mark = _draw_mark(strokes, text, h, thickness)
+        if mark is None:
+            continue
+        mx, my, coverage = mark
+        mh, mw = coverage.shape
+        if mx < 0 or my < 0 or mx + mw > sheet_size[0] or my + mh > sheet_size[1]:
+            continue
+        # A circle encloses its own number; everything else stays clear of all digits.
+        others = boxes if kind != "circle" else boxes[[w.number != number for w in written]]
+        if kind == "circle":
+            ring = coverage > 0
+            hits = any(ring[max(0, int(b[1] - clearance - my)) : max(0, int(b[3] + clearance - my)),
+                            max(0, int(b[0] - clearance - mx)) : max(0, int(b[2] + clearance - mx))].any() for b in mine)
+            if hits:
+                continue
+        if _hits_any(others, (mx, my, mx + mw, my + mh), clearance):
+            continue
+        pressure = _smooth_noise(rng, coverage.shape, cells=3, lo=0.75)
+        marks.append((mx, my, coverage * pressure))
+    return marks
+
+
+def _draw_mark(strokes: list[np.ndarray], text, height: float, thickness: int):
+    """Rasterises polylines (or a short handwritten-looking word) into a coverage patch and its top-left corner."""
+    if text is not None:
+        word, x, baseline = text
+        scale = 0.5 * height / 22.0  # Hershey script's lower case is about 22 px high at scale 1
+        (tw, th), base = cv2.getTextSize(word, cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, scale, thickness)
+        pad = thickness + 2
+        canvas = np.zeros((th + base + 2 * pad, tw + 2 * pad), np.uint8)
+        cv2.putText(canvas, word, (pad, pad + th), cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
+        return int(x), int(baseline - pad - th), canvas.astype(np.float32) / 255.0
+    points = np.vstack(strokes)
+    pad = thickness + 2
+    (x0, y0), (x1, y1) = points.min(0) - pad, points.max(0) + pad
+    if not np.isfinite([x0, y0, x1, y1]).all() or x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    canvas = np.zeros((int(y1 - y0) + 1, int(x1 - x0) + 1), np.uint8)
+    shift = 4  # sub-pixel precision for cv2's drawing
+    for line in strokes:
+        pts = np.round((line - (x0, y0)) * (1 << shift)).astype(np.int32)
+        cv2.polylines(canvas, [pts], False, 255, thickness, cv2.LINE_AA, shift)
+    return int(x0), int(y0), canvas.astype(np.float32) / 255.0
+
+
+def _hits_any(boxes: np.ndarray, box: tuple[float, float, float, float], clearance: float) -> bool:
+    if len(boxes) == 0:
+        return False
+    x0, y0, x1, y1 = box
+    return bool(np.any((boxes[:, 0] - clearance < x1) & (x0 < boxes[:, 2] + clearance) & (boxes[:, 1] - clearance < y1) & (y0 < boxes[:, 3] + clearance)))
+
+
+def _show_through(rng: np.random.Generator, image: np.ndarray, digit_height: float, stroke: float) -> None:
+    """Writing on the back of thin paper shows through faintly, mirrored: marks that are not there to read."""
+    images, _ = _test_digits()
+    height, width = image.shape[:2]
+    for _ in range(int(rng.integers(3, 10))):
+        glyph = images[int(rng.integers(0, len(images)))][:, ::-1]
+        coverage = cv2.GaussianBlur(pen_stroke(glyph_shape(glyph, digit_height * _u(rng, 0.8, 1.2), rng.normal(0, 5), 0.0), stroke * 1.5), (0, 0), 1.5)
+        ch, cw = coverage.shape
+        if ch >= height or cw >= width:
+            continue
+        x, y = int(rng.integers(0, width - cw)), int(rng.integers(0, height - ch))
+        image[y : y + ch, x : x + cw] *= (1.0 - _u(rng, 0.03, 0.07) * coverage)[..., None]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -589,7 +720,7 @@ def _background(rng: np.random.Generator, look: Look, size: tuple[int, int]) -> 
 def _wood(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
     along_x = rng.random() < 0.6
     gw, gh = (w, h) if along_x else (h, w)  # grain runs along the first axis
-    warp = cv2.resize(rng.random((6, 8)).astype(np.float32), (gw, gh), interpolation=cv2.INTER_CUBIC)
+    warp = upsample_smooth(rng.random((6, 8)).astype(np.float32), (gh, gw))
     rows = np.arange(gh, dtype=np.float32)[:, None]
     grain = np.sin(rows * (2 * math.pi / _u(rng, 5, 25)) + warp * _u(rng, 10, 40))
     streaks = cv2.resize(rng.random((max(2, gh // 3), 5)).astype(np.float32), (gw, gh), interpolation=cv2.INTER_LINEAR)
@@ -873,7 +1004,7 @@ def _light(rng: np.random.Generator, look: Look, size: tuple[int, int]) -> np.nd
         gain *= 1.0 - _u(rng, 0.2, 0.5) * shadow
     gain = np.clip(gain * look.exposure, 0.05, 2.0)
     cast = np.array(_jitter_colour(rng, (1.0, 1.0, 1.0), 0.08), np.float32)  # white balance off by a little
-    return cv2.resize(gain[..., None] * cast, (w, h), interpolation=cv2.INTER_CUBIC)
+    return cv2.resize(gain[..., None] * cast, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def motion_kernel(length: float, angle_deg: float) -> np.ndarray:
@@ -966,8 +1097,16 @@ class _Stage:
     margin: float
 
 
-def _set_stage(rng: np.random.Generator, kind: str | None, size: tuple[int, int], margin_extra: float = 0.0) -> _Stage:
-    kind = pick_kind(rng, kind)
+def scene_random(seed: int, kind: str | None) -> tuple[np.random.Generator, str]:
+    """The scene's kind (drawn from the seed when not given) and the generator for everything else, keyed by both:
+    one seed gives unrelated scenes of different kinds."""
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise UserError(f"a scene seed is a whole number from 0 up, not {seed!r}")
+    kind = pick_kind(np.random.default_rng(seed), kind)
+    return np.random.default_rng([int(seed), SCENE_KINDS.index(kind)]), kind
+
+
+def _set_stage(rng: np.random.Generator, kind: str, size: tuple[int, int], margin_extra: float = 0.0) -> _Stage:
     look = draw_look(rng, kind, size)
     sheet = None if look.paper is None else _make_sheet(rng, look, size, writes=kind != "blank_paper")
     background = _background(rng, look, size)
@@ -994,7 +1133,7 @@ def _shoot(rng: np.random.Generator, stage: _Stage, pose: np.ndarray | None, siz
 
 def render_scene(seed: int, kind: str | None = None, size: tuple[int, int] = DEFAULT_SIZE) -> Scene:
     """One webcam still of a sheet with handwritten digits (none for blank_paper and no_paper), with its truth."""
-    rng = np.random.default_rng(seed)
+    rng, kind = scene_random(seed, kind)
     stage = _set_stage(rng, kind, size)
     image, digits, numbers = _shoot(rng, stage, stage.pose, size, thumb_rng=rng)
     return Scene(image=image, digits=digits, numbers=numbers, kind=stage.look.kind)
@@ -1037,7 +1176,7 @@ def render_video(
     size: tuple[int, int] = DEFAULT_SIZE,
 ) -> list[FrameTruth]:
     """Writes an mp4 of a sheet held by hand in front of a still camera; returns each frame's truth."""
-    rng = np.random.default_rng(seed)
+    rng, kind = scene_random(seed, kind)
     k = size[1] / REFERENCE_HEIGHT
     stage = _set_stage(rng, kind, size, margin_extra=45 * k)
     motion = _hand_motion(rng, frames, fps, k)
@@ -1058,7 +1197,7 @@ def render_video(
                     sheet_motion = (centre - previous_centre) * shutter
                 previous_centre = centre
             # The thumb stays where it grips: the same draw every frame.
-            thumb_rng = np.random.default_rng([seed, 1])
+            thumb_rng = np.random.default_rng([int(seed), SCENE_KINDS.index(kind), 1])
             image, digits, numbers = _shoot(rng, stage, pose, size, thumb_rng, sheet_motion, compress=False)
             writer.write(image)
             truths.append(FrameTruth(i, i / fps, digits, numbers, stage.look.kind))

@@ -15,6 +15,7 @@ make sets for looking and tuning below that.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -26,14 +27,14 @@ from live_digits.scenes import DEFAULT_SIZE, SCENE_KINDS, render_scene, render_v
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_images"
 # (file name, seed, kind): picked by eye to show the range, all below the evaluation seeds.
 SAMPLE_STILLS = (
-    ("ruled_blue_pen.jpg", 5, "ruled"),
-    ("marker_on_desk.jpg", 1, "marker"),
-    ("thin_pen_squared.jpg", 2, "thin_pen"),
+    ("ruled_blue_pen.jpg", 6, "ruled"),
+    ("marker_sticky_note.jpg", 4, "marker"),
+    ("thin_ballpoint.jpg", 4, "thin_pen"),
     ("dim_uneven_light.jpg", 4, "dim_uneven"),
-    ("tilted_sheet.jpg", 8, "tilted"),
-    ("close_up.jpg", 3, "close_up"),
+    ("tilted_squared.jpg", 2, "tilted"),
+    ("close_up_held.jpg", 5, "close_up"),
 )
-SAMPLE_VIDEO = ("demo.mp4", 7, "plain", 90)  # name, seed, kind, frames (3 s at 30 fps)
+SAMPLE_VIDEO = ("demo.mp4", 12, "plain", 90)  # name, seed, kind, frames (3 s at 30 fps)
 SAMPLE_QUALITY = 88  # keeps a 720p still under 300 KB
 
 
@@ -68,17 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def make_samples(folder: Path = SAMPLE_DIR) -> list[Path]:
+    """The committed samples: the stills with their truth.jsonl, and the demo video with its per-frame truth."""
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, truth = [], []
     for name, seed, kind in SAMPLE_STILLS:
-        path = folder / name
-        if not cv2.imwrite(str(path), render_scene(seed, kind).image, [cv2.IMWRITE_JPEG_QUALITY, SAMPLE_QUALITY]):
-            raise UserError(f"cannot write {path}")
-        written.append(path)
+        scene = render_scene(seed, kind)
+        if not cv2.imwrite(str(folder / name), scene.image, [cv2.IMWRITE_JPEG_QUALITY, SAMPLE_QUALITY]):
+            raise UserError(f"cannot write {folder / name}")
+        truth.append(json.dumps(scene.truth_json(source=name)) + "\n")
+        written.append(folder / name)
+    (folder / "truth.jsonl").write_text("".join(truth))
     name, seed, kind, frames = SAMPLE_VIDEO
     write_video_truth(folder / "demo.jsonl", render_video(folder / name, seed, kind, frames=frames))
-    written += [folder / name, folder / "demo.jsonl"]
-    return written
+    return written + [folder / "truth.jsonl", folder / name, folder / "demo.jsonl"]
 
 
 def main(argv: list[str] | None = None) -> int:
