@@ -15,7 +15,7 @@ from live_digits.classify import NOT_A_DIGIT, Classifier
 from live_digits.normalize import crops_to_mnist
 from live_digits.reading import read
 from live_digits.results import Detection, Digit, Result
-from live_digits.segment import WORK_SIDE, segment
+from live_digits.segment import WORK_SIDE, Candidate, segment
 
 STILL_WORK_SIDE = 1280  # photos have time for a finer look than live video: small digits on a big page survive
 
@@ -41,14 +41,15 @@ class Recognizer:
         start = time.perf_counter()
         found = segment(image, self.work_side)
         cut = time.perf_counter()
-        crops = crops_to_mnist(found.ink, found.work_boxes, found.labels, found.ids)
+        boxes, labels = crop_list(found.candidates)
+        crops = crops_to_mnist(found.ink, boxes, found.labels, labels)
         normalized = time.perf_counter()
         probs = self.classifier.predict(crops)
         done = time.perf_counter()
         self.last_timings = {"segment": cut - start, "normalize": normalized - cut, "classify": done - normalized}
         self.last_mask = found.mask
         self.last_segmentation = found
-        return [Detection(box, p) for box, p in zip(found.boxes, probs)]
+        return [Detection(found.to_input(box), p) for box, p in choose_cuts(found.candidates, boxes, probs)]
 
     def read(self, detections: list[Detection]) -> Result:
         """Keep the confident digits and read them into numbers, in reading order."""
@@ -65,3 +66,37 @@ class Recognizer:
 
     def recognize(self, image: np.ndarray) -> Result:
         return self.read(self.detect(image))
+
+
+def crop_list(candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes, labels) of every crop to classify: each candidate whole, then the pieces of those that may be cut."""
+    boxes, labels = [], []
+    for candidate in candidates:
+        boxes.append(candidate.box)
+        labels.append(candidate.label)
+    for candidate in candidates:
+        boxes.extend(candidate.pieces)
+        labels.extend([candidate.label] * len(candidate.pieces))
+    return np.array(boxes, np.int32).reshape(-1, 4), np.array(labels, np.int32)
+
+
+def digit_score(probs: np.ndarray) -> float:
+    """How surely a crop is one digit: its best digit's probability, or 0 when "not a digit" wins."""
+    best = int(np.argmax(probs))
+    return 0.0 if best == NOT_A_DIGIT else float(probs[best])
+
+
+def choose_cuts(candidates: list[Candidate], boxes: np.ndarray, probs: np.ndarray) -> list[tuple[tuple, np.ndarray]]:
+    """(box, probs) per digit: a wide candidate is cut into its pieces when every piece reads as a digit more surely
+    than the whole does, else it stays whole. `boxes` and `probs` are in `crop_list`'s order."""
+    chosen = []
+    next_piece = len(candidates)
+    for i, candidate in enumerate(candidates):
+        pieces = range(next_piece, next_piece + len(candidate.pieces))
+        next_piece += len(candidate.pieces)
+        if pieces and min(digit_score(probs[j]) for j in pieces) > digit_score(probs[i]):
+            chosen.extend((tuple(int(v) for v in boxes[j]), probs[j]) for j in pieces)
+        else:
+            chosen.append((tuple(int(v) for v in boxes[i]), probs[i]))
+    return chosen
+

@@ -23,45 +23,56 @@ X, Y, W, H, AREA = cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_
 
 
 @dataclass(frozen=True)
-class Segmentation:
-    """What `segment` found. `boxes` are in the input's pixels; everything else is at the working resolution,
-    where `work_boxes[i]` holds the pixels of label `ids[i]` of `labels` that make candidate i."""
+class Candidate:
+    """Something that may be a digit, in working pixels: the pixels labelled `label` inside `box`. A blob wide
+    enough to hold touching digits also says where it would be cut (`pieces`); the classifier decides."""
 
-    boxes: list[Box]
-    work_boxes: np.ndarray  # (N, 4) int32 x, y, w, h at the working resolution
-    ids: np.ndarray  # (N,) int32 label of each candidate's ink in `labels`
-    labels: np.ndarray  # int32 label image of the ink after joining strokes
+    box: Box
+    label: int
+    pieces: tuple[Box, ...] = ()
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """What `segment` found, at the working resolution (`scale` working pixels per input pixel)."""
+
+    candidates: list[Candidate]
+    labels: np.ndarray  # int32 label image of the ink, strokes of one digit under one label
     ink: np.ndarray  # uint8 darkness of the ink against the local paper: 0 = paper, 255 = black
-    mask: np.ndarray  # uint8 0/255 ink mask after removing lines and specks
-    scale: float  # working pixels per input pixel
-    paper: np.ndarray | None  # (K, 2) int32 outline of the sheet at the working resolution, None when not found
-    digit_height: float  # median candidate height at the working resolution (0 when there is none)
+    mask: np.ndarray  # uint8 0/255 ink mask after removing lines
+    scale: float
+    input_shape: tuple[int, int]  # rows, columns of the input image
+    paper: np.ndarray | None  # (K, 2) int32 outline of the sheet, None when none was found
+    digit_height: float  # the median height of digit-like marks (0 when there is none)
+
+    def to_input(self, box: Box) -> Box:
+        """A working-resolution box in the input's pixels."""
+        return to_input_box(box, self.scale, self.input_shape)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Pixels
 
 
-def to_gray(image: np.ndarray) -> np.ndarray:
-    """Any camera or file image (uint8/uint16/float, gray/BGR/BGRA, gray+alpha) -> uint8 gray.
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Any camera or file image (uint8/uint16/float/bool; gray, BGR, BGRA or gray+alpha) -> uint8 gray or BGR.
 
     Transparent pixels become white paper: a PNG of dark digits on a transparent background reads as ink on paper.
     """
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (2, 3, 4)):
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (2, 3, 4)) or min(image.shape[:2]) < 1:
         raise ValueError(f"not an image: shape {image.shape}")
-    alpha = None
-    if image.ndim == 3 and image.shape[2] in (2, 4):
-        alpha = image[:, :, -1]
-        image = image[:, :, :-1] if image.shape[2] == 4 else image[:, :, 0]
-    image = _to_uint8(image)
-    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    if alpha is not None:
-        a = _to_uint8(alpha).astype(np.float32) / 255.0
-        gray = (gray * a + 255.0 * (1.0 - a)).astype(np.uint8)
-    return np.ascontiguousarray(gray)
+    if image.ndim == 2 or image.shape[2] == 3:
+        return _to_uint8(image)
+    colour, alpha = _to_uint8(image[:, :, :-1]), _to_uint8(image[:, :, -1])
+    if colour.ndim == 3 and colour.shape[2] == 1:
+        colour = colour[:, :, 0]
+    a = alpha.astype(np.float32) / 255.0
+    if colour.ndim == 3:
+        a = a[:, :, None]
+    return (colour * a + 255.0 * (1.0 - a)).astype(np.uint8)
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -69,26 +80,44 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
         return image
     if image.dtype == bool:
         return image.astype(np.uint8) * 255
-    values = image.astype(np.float32)
+    values = np.nan_to_num(image.astype(np.float32))
     if np.issubdtype(image.dtype, np.floating):
-        top = 1.0 if float(np.nanmax(values, initial=0.0)) <= 1.0 else 255.0
+        top = 1.0 if float(values.max(initial=0.0)) <= 1.0 else 255.0
     else:
         # 16-bit sensors often fill only 10 or 12 bits: scale by what is used, not by the type's range.
         top = max(255.0, float(values.max(initial=0.0)))
-    return np.clip(np.nan_to_num(values) * (255.0 / top), 0, 255).astype(np.uint8)
+    return np.clip(values * (255.0 / top), 0, 255).astype(np.uint8)
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Any image -> uint8 luminance."""
+    image = to_uint8(image)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+
+
+def darkest_channel(image: np.ndarray) -> np.ndarray:
+    """Per pixel, the darkest of the colour channels (uint8 gray or BGR in). Coloured ink (blue, red, green pens)
+    is dark in at least one channel even where its luminance is close to the paper's."""
+    if image.ndim == 2:
+        return image
+    return cv2.min(cv2.min(image[:, :, 0], image[:, :, 1]), image[:, :, 2])
 
 
 def working_scale(shape: tuple[int, ...], work_side: int = WORK_SIDE) -> float:
-    """Working pixels per input pixel: the long side becomes `work_side` (small images are enlarged, so that the
-    morphology below always has a few pixels of stroke to work with)."""
-    return work_side / max(shape[0], shape[1])
+    """Working pixels per input pixel, making the long side about `work_side`. Large inputs shrink by a whole
+    factor (2x, 3x, ...), which OpenCV averages many times faster than a fractional one; small images are
+    enlarged, so that the morphology below always has a few pixels of stroke to work with."""
+    long_side = max(shape[0], shape[1])
+    if long_side >= work_side:
+        return 1.0 / max(1, round(long_side / work_side))
+    return work_side / long_side
 
 
-def resize_to_work(gray: np.ndarray, scale: float) -> np.ndarray:
-    if abs(scale - 1.0) < 1e-3:
-        return gray
-    size = (max(1, round(gray.shape[1] * scale)), max(1, round(gray.shape[0] * scale)))
-    return cv2.resize(gray, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+def resize_to_work(image: np.ndarray, scale: float) -> np.ndarray:
+    if abs(scale - 1.0) < 1e-6:
+        return image
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -99,54 +128,68 @@ def find_paper(gray: np.ndarray) -> np.ndarray | None:
     """The outline (convex polygon, (K, 2) int32) of the bright sheet that holds the digits, or None when no sheet
     stands out from its surroundings (it fills the frame, or there is none): then the whole frame is read.
 
-    A sheet is the largest bright region at a coarse scale, of a fair size, and nearly convex (fingers holding it
-    and digits on it only dent it).
+    A sheet is a large bright region, nearly convex (fingers holding it and digits on it only dent it), whose border
+    is a sharp step in brightness. Shading across the sheet rules out one global threshold, so several levels are
+    tried on a coarse copy and the one whose region's border is sharpest wins.
     """
-    coarse_scale = 160.0 / max(gray.shape)
+    coarse_scale = PAPER_SIDE / max(gray.shape)
     coarse = cv2.resize(gray, None, fx=coarse_scale, fy=coarse_scale, interpolation=cv2.INTER_AREA)
     coarse = cv2.GaussianBlur(coarse, (5, 5), 0)
-    level, bright = cv2.threshold(coarse, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    frame_area = coarse.shape[0] * coarse.shape[1]
-    if np.count_nonzero(bright) > 0.92 * frame_area:
+    image = coarse.astype(np.float32)
+    # Sobel's 3x3 kernel answers 8 to a slope of one grey level per pixel; a contour runs beside the steepest pixel.
+    slope = cv2.magnitude(cv2.Sobel(image, cv2.CV_32F, 1, 0), cv2.Sobel(image, cv2.CV_32F, 0, 1)) / 8.0
+    slope = cv2.dilate(slope, np.ones((3, 3), np.uint8))
+    low, high = np.percentile(coarse, (3, 97))
+    best, best_score, best_region = None, PAPER_EDGE, None
+    for level in np.linspace(low, high, 9)[1:-1]:
+        found = _sheet_at(coarse, slope, float(level))
+        if found is not None and found[1] > best_score:
+            best, best_score, best_region = found
+    if best is None:
         return None
-    # Paper is clearly brighter than what lies around it; a low-contrast split is texture, not a sheet.
-    inside, outside = coarse[bright > 0], coarse[bright == 0]
-    if len(inside) == 0 or len(outside) == 0 or float(np.median(inside)) - float(np.median(outside)) < 40:
+    # Reading only inside the wrong sheet would lose every digit: when something as bright as the sheet lies
+    # outside it (another sheet, a white desk), it is not clear which is the paper, and the whole frame is read.
+    as_bright = coarse >= np.median(coarse[best_region])
+    if np.count_nonzero(as_bright & ~best_region) > 0.03 * coarse.size:
         return None
+    return np.round(best.reshape(-1, 2) / coarse_scale).astype(np.int32)
+
+
+PAPER_SIDE = 160  # the coarse copy the sheet is looked for in
+PAPER_EDGE = 0.12  # least sharpness of a sheet's border: its slope per pixel over the contrast across it
+
+
+def _sheet_at(coarse: np.ndarray, slope: np.ndarray, level: float) -> tuple[np.ndarray, float, np.ndarray] | None:
+    """(convex outline, how sheet-like: border sharpness and convexity, the region's mask) of the largest region
+    brighter than `level`, if it can be a sheet."""
+    bright = (coarse > level).astype(np.uint8)
+    frame_area = coarse.size
     count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
     if count < 2:
         return None
     largest = 1 + int(np.argmax(stats[1:, AREA]))
     if stats[largest, AREA] < 0.08 * frame_area:
         return None
-    contours = _grab_contours(cv2.findContours((labels == largest).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE))
-    outline = max(contours, key=cv2.contourArea)
-    if not _edge_along(coarse, outline, contrast=float(np.median(inside)) - float(np.median(outside))):
+    region = labels == largest
+    contrast = float(coarse[region].mean()) - float(coarse[~region].mean()) if (~region).any() else 0.0
+    if contrast < 30:
         return None
+    contours = _grab_contours(cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE))
+    outline = max(contours, key=cv2.contourArea)
     hull = cv2.convexHull(outline)
     hull_area = cv2.contourArea(hull)
-    if hull_area <= 0 or cv2.contourArea(outline) < 0.75 * hull_area:
+    if hull_area <= 0 or hull_area > 0.97 * frame_area or cv2.contourArea(outline) < 0.75 * hull_area:
         return None
-    if hull_area > 0.97 * frame_area:
-        return None
-    corners = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
-    polygon = corners if len(corners) == 4 else hull
-    return np.round(polygon.reshape(-1, 2) / coarse_scale).astype(np.int32)
-
-
-def _edge_along(coarse: np.ndarray, outline: np.ndarray, contrast: float) -> bool:
-    """True when the region's border inside the frame is a sharp step (a sheet's edge), not a place where a smooth
-    gradient of light happens to cross the threshold."""
     points = outline.reshape(-1, 2)
     rows, cols = coarse.shape
     inner = points[(points[:, 0] > 2) & (points[:, 0] < cols - 3) & (points[:, 1] > 2) & (points[:, 1] < rows - 3)]
-    if len(inner) < 8:
-        return False  # the region's border is the frame's border: it fills the view
-    image = coarse.astype(np.float32)
-    # Sobel's 3x3 kernel answers 8 to a slope of one grey level per pixel.
-    slope = cv2.magnitude(cv2.Sobel(image, cv2.CV_32F, 1, 0), cv2.Sobel(image, cv2.CV_32F, 0, 1)) / 8.0
-    slope = cv2.dilate(slope, np.ones((3, 3), np.uint8))  # the contour runs beside the steepest pixel, not on it
-    return float(np.median(slope[inner[:, 1], inner[:, 0]])) >= 0.12 * contrast
+    if len(inner) < 0.1 * len(points) or len(inner) < 8:
+        return None  # its border is the frame's border: it fills the view
+    sharpness = float(np.median(slope[inner[:, 1], inner[:, 0]])) / contrast
+    # A sheet is a convex quadrilateral: a region that also takes in a card or a keyboard beside it is less so.
+    solidity = cv2.contourArea(outline) / hull_area
+    corners = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+    return (corners if len(corners) == 4 else hull), sharpness * solidity**2, region
 
 
 def _grab_contours(found):
@@ -168,67 +211,133 @@ def paper_region(shape: tuple[int, int], paper: np.ndarray | None) -> np.ndarray
 # Ink
 
 
-def ink_darkness(gray: np.ndarray) -> np.ndarray:
-    """How much darker each pixel is than the paper around it (uint8: 0 = paper, 255 = black), independent of the
-    light: the paper's brightness is estimated by a morphological closing much larger than any stroke, taken on a
-    coarse copy for speed, and the image is divided by it."""
-    factor = 4
-    small = cv2.resize(gray, (max(1, gray.shape[1] // factor), max(1, gray.shape[0] // factor)), interpolation=cv2.INTER_AREA)
-    size = max(3, round(max(gray.shape) / 24 / factor) | 1)
-    paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
-    paper = cv2.blur(paper, (size, size))
-    paper = cv2.resize(paper, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR)
-    paper = np.maximum(paper, gray)  # the paper is never darker than the pixel on it
+def ink_darkness(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(darkness, paper): how much darker each pixel is than the paper around it (uint8: 0 = paper, 255 = black),
+    whatever the light, and that paper's brightness.
+
+    The paper's brightness is a morphological closing wider than any stroke: it fills in strokes, follows shading,
+    and keeps a step in brightness a step, so the edge of the sheet or of a shadow is not taken for ink (a blurred
+    or coarse background estimate would smear the bright side over the dark one).
+    """
+    size = max(5, round(max(gray.shape) / 16) | 1)
+    paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
     relative = cv2.divide(gray, cv2.max(paper, 1), scale=255)  # 255 where a pixel is as bright as its paper
-    return cv2.subtract(255, relative)
+    return cv2.subtract(255, relative), paper
 
 
-INK_LEVEL = 70  # darkness that counts as ink: ~27% darker than the paper, above shading and sensor noise
+DIM_SURFACE = 0.4  # of the brightest paper in view: surfaces darker than this are not paper (a desk, a shadowed wall)
 
 
-def threshold_ink(ink: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """Binary ink mask (0/255) inside the region, with single-pixel specks removed."""
-    _, mask = cv2.threshold(ink, INK_LEVEL, 255, cv2.THRESH_BINARY)
-    return cv2.bitwise_and(mask, region)
+def bright_surfaces(paper: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The part of the region whose surface is bright enough to be paper: digits are written on the brightest
+    things in view, and a dark textured desk would otherwise show its grain as faint ink."""
+    hist = cv2.calcHist([paper], [0], region, [256], [0, 256]).ravel()
+    if hist.sum() == 0:
+        return region
+    brightest = int(np.searchsorted(np.cumsum(hist), 0.95 * hist.sum()))
+    _, bright = cv2.threshold(paper, DIM_SURFACE * brightest, 255, cv2.THRESH_BINARY)
+    return cv2.bitwise_and(bright, region)
+
+
+INK_WEAK = 18  # least darkness of a faint part of a stroke (~7% darker than the paper), where the paper is clean
+INK_STRONG = 32  # least darkness a stroke must reach somewhere to count as ink at all (~12%)
+NOISE_WEAK, NOISE_STRONG = 4.0, 7.0  # the same two, in units of the local noise of the paper, where that is higher
+
+
+def ink_levels(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(weak, strong) per-pixel darkness thresholds, uint8 images like `ink`.
+
+    They rise with the local grain: a clean sheet shows a faint pencil stroke, while a noisy dim frame or a
+    textured desk needs a much darker mark. The grain is the spread of the darkness in small windows, and the
+    least spread nearby is taken, so that the strokes themselves do not count as grain."""
+    rows, cols = ink.shape
+    cell = 4
+    small = (max(1, cols // cell), max(1, rows // cell))
+    values = ink.astype(np.float32)
+    mean = cv2.blur(cv2.resize(values, small, interpolation=cv2.INTER_AREA), (3, 3))
+    square = cv2.blur(cv2.resize(values * values, small, interpolation=cv2.INTER_AREA), (3, 3))
+    spread = cv2.sqrt(cv2.max(square - mean * mean, 0))
+    calm = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+    spread, mean = cv2.erode(spread, calm), cv2.erode(mean, calm)
+    weak = cv2.max(mean + NOISE_WEAK * spread, float(INK_WEAK))
+    strong = cv2.max(mean + NOISE_STRONG * spread, float(INK_STRONG))
+    size = (cols, rows)
+    return (np.clip(cv2.resize(weak, size, interpolation=cv2.INTER_LINEAR), 0, 255).astype(np.uint8),
+            np.clip(cv2.resize(strong, size, interpolation=cv2.INTER_LINEAR), 0, 255).astype(np.uint8))
+
+
+@dataclass(frozen=True)
+class InkMask:
+    mask: np.ndarray  # uint8 0/255: the ink
+    faint: np.ndarray  # uint8 0/255: every mark above the faint level, ink or not (lines show best here)
+    labels: np.ndarray  # the mask's components and their stats, as cv2.connectedComponentsWithStats gives them
+    stats: np.ndarray
+
+
+def threshold_ink(ink: np.ndarray, region: np.ndarray) -> InkMask:
+    """The ink inside the region, by hysteresis: the faint parts of a stroke are kept when the stroke is dark
+    somewhere, faint marks on their own are not."""
+    weak_level, strong_level = ink_levels(ink)
+    faint = cv2.bitwise_and(cv2.compare(ink, weak_level, cv2.CMP_GT), region)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(faint, connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[labels[ink > strong_level]] = True
+    keep[0] = False
+    if keep[1:].all():
+        return InkMask(faint, faint, labels, stats)
+    mask = (keep.astype(np.uint8) * 255)[labels]
+    # Dropped components keep their numbers in `labels` but nothing else: no pixel in the mask, no size.
+    stats = stats.copy()
+    stats[~keep, W:] = 0
+    stats[0] = 0
+    return InkMask(mask, faint, labels, stats)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Ruled and grid lines
 
 
-def remove_lines(mask: np.ndarray, digit_height: float) -> tuple[np.ndarray, np.ndarray]:
-    """(mask without lines, the lines removed). A line is a thin structure much longer than any digit stroke:
-    horizontal or vertical, also a few degrees tilted. Digit strokes cut by a line are joined again across it."""
-    lines = np.zeros_like(mask)
-    for horizontal in (True, False):
-        lines |= _lines_along(mask, digit_height, horizontal)
-    if not lines.any():
-        return mask, lines
+LINE_LENGTH = 2.5  # in digit heights: the shortest straight run taken for a ruled line rather than a stroke
+LINE_GAP = 0.5  # in digit heights: breaks in a faint line that are bridged
+
+
+def line_length(digit_height: float, shape: tuple[int, ...]) -> float:
+    """The least length of a line: far longer than a digit, and not short next to the frame."""
+    return max(LINE_LENGTH * digit_height, 0.06 * max(shape[:2]))
+
+
+def find_lines(mask: np.ndarray, digit_height: float) -> np.ndarray:
+    """(N, 4) x0, y0, x1, y1 of the straight lines in the ink: ruled and grid lines at any angle, a margin, the
+    edge of the sheet or a shadow along it. A line is straight and far longer than any digit stroke; it may be
+    broken where it is faint."""
+    length = line_length(digit_height, mask.shape)
+    found = cv2.HoughLinesP(mask, 1, np.pi / 180, threshold=max(10, round(0.6 * length)),
+                            minLineLength=length, maxLineGap=max(2.0, LINE_GAP * digit_height))
+    return np.zeros((0, 4), np.int32) if found is None else found.reshape(-1, 4)
+
+
+def remove_lines(mask: np.ndarray, segments: np.ndarray, digit_height: float, ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mask without the lines, the pixels removed). Where a digit crosses a line, its pixels that are clearly
+    darker than the line stay, and its stroke is joined again across the line."""
+    if len(segments) == 0:
+        return mask, np.zeros_like(mask)
+    width = max(3, round(digit_height / 10) | 1) if digit_height > 0 else 3
+    band = np.zeros_like(mask)
+    for x0, y0, x1, y1 in segments:
+        cv2.line(band, (int(x0), int(y0)), (int(x1), int(y1)), 255, width)
+    lines = cv2.bitwise_and(band, mask)
+    on_line = ink[lines > 0]
+    if len(on_line):
+        line_level = float(np.median(on_line))
+        darker = cv2.compare(ink, min(254.0, max(1.5 * line_level, line_level + 40)), cv2.CMP_GT)
+        lines = cv2.bitwise_and(lines, cv2.bitwise_not(darker))
     kept = cv2.subtract(mask, lines)
-    # A digit crossing a line loses the line's pixels; bridge those gaps, but only where a line was.
-    thickness = max(3, round(digit_height / 8) | 1)
-    bridge_v = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, thickness)))
-    bridge_h = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (thickness, 1)))
+    # Bridge what the line took out of a stroke, but only where the line was.
+    bridge = 2 * width + 1
+    bridge_v = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, bridge)))
+    bridge_h = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (bridge, 1)))
     repaired = cv2.bitwise_or(kept, cv2.bitwise_and(cv2.bitwise_or(bridge_v, bridge_h), lines))
-    return repaired, lines
-
-
-def _lines_along(mask: np.ndarray, digit_height: float, horizontal: bool) -> np.ndarray:
-    # Runs a little longer than a stroke survive an opening with a short kernel, and a tilted line is a staircase of
-    # such runs that stay connected; what makes it a line is that the connected run is far longer than a digit.
-    run = max(5, round(0.6 * digit_height))
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1) if horizontal else (1, run))
-    runs = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
-    if not runs.any():
-        return np.zeros_like(mask)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(runs, connectivity=8)
-    length = stats[:, W] if horizontal else stats[:, H]
-    across = stats[:, H] if horizontal else stats[:, W]
-    is_line = (length >= 2.5 * digit_height) & (across < 0.5 * length)
-    is_line[0] = False
-    if not is_line.any():
-        return np.zeros_like(mask)
-    return (is_line.astype(np.uint8) * 255)[labels]
+    return repaired, cv2.subtract(lines, repaired)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -322,39 +431,32 @@ def split_points(column_ink: np.ndarray, parts: int) -> list[int]:
 
 
 def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
-    """Candidate digit boxes in `image` (any dtype/channels), with the ink and masks they were cut from."""
-    gray_full = to_gray(image)
-    scale = working_scale(gray_full.shape, work_side)
-    gray = resize_to_work(gray_full, scale)
+    """Candidate digits in `image` (any dtype/channels), with the ink and masks they were cut from."""
+    picture = to_uint8(image)
+    scale = working_scale(picture.shape, work_side)
+    work = resize_to_work(picture, scale)
+    gray = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY) if work.ndim == 3 else work
     paper = find_paper(gray)
     region = paper_region(gray.shape, paper)
-    ink = ink_darkness(gray)
-    mask = threshold_ink(ink, region)
+    ink, surface = ink_darkness(darkest_channel(work))
+    region = bright_surfaces(surface, region)
+    found = threshold_ink(ink, region)
+    mask, labels, stats = found.mask, found.labels, found.stats
 
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     region_height = _region_height(paper, gray.shape)
     digit_height = estimate_digit_height(stats, region_height)
-    if digit_height > 0:
-        mask, _ = remove_lines(mask, digit_height)
-        count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        digit_height = estimate_digit_height(stats, region_height) or digit_height
+    # Only a component longer than a line's least length can hold one (a grid holds everything in one component,
+    # leaving no digit to measure: then lines are judged against the frame alone).
+    if np.max(stats[1:, W:AREA], initial=0) >= line_length(digit_height, gray.shape):
+        # Lines are looked for among the faint marks too, where a light printed line is still whole.
+        segments = find_lines(found.faint, digit_height)
+        mask, lines = remove_lines(mask, segments, digit_height, ink)
+        if len(segments):
+            _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+            digit_height = estimate_digit_height(stats, region_height) or digit_height
 
-    candidates = _candidates(labels, stats, digit_height, region_height)
-    work_boxes = np.array([c[0] for c in candidates], np.int32).reshape(-1, 4)
-    ids = np.array([c[1] for c in candidates], np.int32)
-    heights = work_boxes[:, 3]
-    boxes = [_to_input_box(b, scale, gray_full.shape) for b in work_boxes]
-    return Segmentation(
-        boxes=boxes,
-        work_boxes=work_boxes,
-        ids=ids,
-        labels=labels,
-        ink=ink,
-        mask=mask,
-        scale=scale,
-        paper=paper,
-        digit_height=float(np.median(heights)) if len(heights) else 0.0,
-    )
+    candidates = find_candidates(labels, stats, digit_height, region_height, region)
+    return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height)
 
 
 def _region_height(paper: np.ndarray | None, shape: tuple[int, int]) -> int:
@@ -363,54 +465,83 @@ def _region_height(paper: np.ndarray | None, shape: tuple[int, int]) -> int:
     return int(min(paper[:, 1].max() - paper[:, 1].min(), shape[0]))
 
 
-def _candidates(labels: np.ndarray, stats: np.ndarray, digit_height: float, region_height: int) -> list[tuple[tuple, int]]:
-    """(box, label) of each candidate: specks dropped, strokes joined, touching digits split, misfits dropped."""
-    h, w, area = stats[:, H], stats[:, W], stats[:, AREA]
+def find_candidates(labels: np.ndarray, stats: np.ndarray, digit_height: float, region_height: int,
+                    region: np.ndarray) -> list[Candidate]:
+    """Digit candidates from the ink's components: specks dropped, strokes of one digit joined (relabelled in
+    place in `labels`), misfits dropped, and wide blobs given the cuts that would split them."""
+    h, area = stats[:, H], stats[:, AREA]
     speck = max(4.0, 0.01 * digit_height**2)
     keep = (area >= speck) & (h <= 0.95 * region_height)
     keep[0] = False
     index = np.flatnonzero(keep)
     if len(index) == 0:
         return []
-    boxes = stats[index, :4]
-    group = join_strokes(boxes, digit_height)
+    group = join_strokes(stats[index, :4], digit_height)
 
-    # Relabel joined pieces to one label, so a crop takes exactly its own ink.
-    lut = np.arange(len(stats), dtype=np.int32)
-    joined = {}
+    # One label for the pieces of one digit, so that its crop takes exactly its own ink.
+    members: dict[int, list[int]] = {}
     for i, g in enumerate(group):
-        lut[index[i]] = index[g]
-        joined.setdefault(index[g], []).append(index[i])
-    if any(len(parts) > 1 for parts in joined.values()):
-        labels[:] = lut[labels]
+        members.setdefault(int(index[g]), []).append(int(index[i]))
+    if any(len(parts) > 1 for parts in members.values()):
+        relabel = np.arange(len(stats), dtype=np.int32)
+        for label, parts in members.items():
+            relabel[parts] = label
+        labels[:] = relabel[labels]
 
-    result = []
-    typical_width = 0.0
-    for label, parts in joined.items():
-        x0 = stats[parts, X].min()
-        y0 = stats[parts, Y].min()
-        x1 = (stats[parts, X] + stats[parts, W]).max()
-        y1 = (stats[parts, Y] + stats[parts, H]).max()
+    outside = cv2.dilate(cv2.bitwise_not(region), np.ones((5, 5), np.uint8))
+    found = []
+    for label, parts in members.items():
+        x0, y0 = int(stats[parts, X].min()), int(stats[parts, Y].min())
+        x1, y1 = int((stats[parts, X] + stats[parts, W]).max()), int((stats[parts, Y] + stats[parts, H]).max())
+        box = (x0, y0, x1 - x0, y1 - y0)
         ink_area = int(stats[parts, AREA].sum())
-        result.append(((int(x0), int(y0), int(x1 - x0), int(y1 - y0)), int(label), ink_area))
-    singles = [b[2] for b, _, _ in result if b[3] >= 0.7 * digit_height and b[2] <= 1.0 * b[3]]
-    if len(singles) >= 3:
-        typical_width = float(np.median(singles))
-    out = []
-    for box, label, ink_area in result:
-        for piece in _split_if_wide(labels, box, label, digit_height, typical_width):
-            if _looks_like_digit(piece, ink_area if piece == box else None, digit_height, labels, label):
-                out.append((piece, label))
-    return out
+        if not looks_like_digit(box, ink_area, digit_height):
+            continue
+        own = labels[y0:y1, x0:x1] == label
+        if np.any(outside[y0:y1, x0:x1][own]):
+            continue  # cut off by the edge of the sheet or of the frame: a fragment, or not on the paper at all
+        found.append(Candidate(box, label))
+    return _with_cuts(found, labels, digit_height)
 
 
-def _split_if_wide(labels: np.ndarray, box: tuple, label: int, digit_height: float, typical_width: float) -> list[tuple]:
+def looks_like_digit(box: Box, ink_area: int, digit_height: float) -> bool:
     x, y, w, h = box
-    if w <= 1.1 * h:
-        return [box]
-    width = typical_width if typical_width > 0 else 0.7 * max(h, digit_height)
-    parts = int(round(w / max(width, 1.0)))
-    parts = max(2, min(parts, 4))
+    if h < MIN_DIGIT_PX or h < 0.4 * digit_height:
+        return False  # dots, commas, dashes, specks
+    if digit_height > 0 and h > 2.5 * digit_height:
+        return False  # far taller than the digits around: an edge, a crease, a pen lying on the paper
+    if w > 4 * h or h > 15 * w:
+        return False
+    density = ink_area / float(w * h)
+    if density < 0.06:
+        return False  # a thin curve through a big box: a loop of string, a crease, a shadow edge
+    if density > 0.85 and w > 0.35 * h:
+        return False  # a solid blob; a "1" is solid but narrow
+    return True
+
+
+def _with_cuts(found: list[Candidate], labels: np.ndarray, digit_height: float) -> list[Candidate]:
+    """Give the candidates wide enough to hold two or more touching digits the cuts that would part them."""
+    if not found:
+        return found
+    narrow = [c.box[2] for c in found if c.box[2] <= c.box[3] and c.box[3] >= 0.7 * digit_height]
+    typical_width = float(np.median(narrow)) if len(narrow) >= 3 else 0.7 * digit_height
+    result = []
+    for candidate in found:
+        x, y, w, h = candidate.box
+        width = typical_width if typical_width > 0 else 0.7 * h
+        parts = min(4, int(round(w / max(width, 1.0))))
+        if parts >= 2 and w > 0.9 * h:
+            pieces = split_blob(labels, candidate.box, candidate.label, parts)
+            if len(pieces) >= 2:
+                candidate = Candidate(candidate.box, candidate.label, tuple(pieces))
+        result.append(candidate)
+    return result
+
+
+def split_blob(labels: np.ndarray, box: Box, label: int, parts: int) -> list[Box]:
+    """Cut a blob of `parts` touching digits at the columns of least ink; each piece's box tight around its ink."""
+    x, y, w, h = box
     own = labels[y : y + h, x : x + w] == label
     cuts = [0, *split_points(own.sum(axis=0), parts), w]
     pieces = []
@@ -425,23 +556,8 @@ def _split_if_wide(labels: np.ndarray, box: tuple, label: int, digit_height: flo
     return pieces
 
 
-def _looks_like_digit(box: tuple, ink_area: int | None, digit_height: float, labels: np.ndarray, label: int) -> bool:
-    x, y, w, h = box
-    if h < MIN_DIGIT_PX or h < 0.4 * digit_height:
-        return False  # dots, commas, dashes, specks
-    if w > 1.6 * h or h > 15 * w:
-        return False
-    if ink_area is None:
-        ink_area = int(np.count_nonzero(labels[y : y + h, x : x + w] == label))
-    density = ink_area / float(w * h)
-    if density < 0.06:
-        return False  # a thin curve through a big box: a loop of string, a crease, a shadow edge
-    if density > 0.85 and w > 0.35 * h:
-        return False  # a solid blob; a "1" is solid but narrow
-    return True
-
-
-def _to_input_box(box: np.ndarray, scale: float, shape: tuple[int, int]) -> Box:
+def to_input_box(box: Box, scale: float, shape: tuple[int, int]) -> Box:
+    """A working-resolution box in input pixels, clipped to the input."""
     x, y, w, h = (float(v) for v in box)
     x0, y0 = int(np.floor(x / scale)), int(np.floor(y / scale))
     x1, y1 = int(np.ceil((x + w) / scale)), int(np.ceil((y + h) / scale))

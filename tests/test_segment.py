@@ -1,0 +1,272 @@
+"""The segmentation's steps, each on small synthetic pages: MNIST test digits as dark ink on white paper."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from live_digits import segment as S
+
+PAPER, INK = 235, 40
+
+
+def mnist_glyph(mnist, index: int, height: int) -> np.ndarray:
+    """MNIST test digit `index` cropped to its ink and scaled to `height` px: float 0..1 ink coverage."""
+    digit = mnist[1][0][index]
+    rows, cols = np.nonzero(digit > 40)
+    digit = digit[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    width = max(1, round(digit.shape[1] * height / digit.shape[0]))
+    return cv2.resize(digit, (width, height), interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255.0
+
+
+def write(page: np.ndarray, glyph: np.ndarray, x: int, y: int, ink: float = INK) -> tuple[int, int, int, int]:
+    """Ink the glyph onto the page at (x, y); the box of its ink."""
+    h, w = glyph.shape
+    area = page[y : y + h, x : x + w].astype(np.float32)
+    page[y : y + h, x : x + w] = (area * (1 - glyph) + ink * glyph).astype(np.uint8)
+    rows, cols = np.nonzero(glyph > 0.25)
+    return (x + int(cols.min()), y + int(rows.min()), int(cols.max() - cols.min() + 1), int(rows.max() - rows.min() + 1))
+
+
+def blank_page(width: int = 480, height: int = 320, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(PAPER + rng.normal(0, 2.0, (height, width)), 0, 255).astype(np.uint8)
+
+
+def page_with_number(mnist, indices=(0, 1, 2), height: int = 40, x: int = 120, y: int = 130, gap: int = 8):
+    page = blank_page()
+    boxes = []
+    for index in indices:
+        glyph = mnist_glyph(mnist, index, height)
+        boxes.append(write(page, glyph, x, y))
+        x += glyph.shape[1] + gap
+    return page, boxes
+
+
+def iou(a, b) -> float:
+    ix = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    iy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    if ix <= 0 or iy <= 0:
+        return 0.0
+    return ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
+
+
+def input_boxes(found: S.Segmentation) -> list[tuple[int, int, int, int]]:
+    return [found.to_input(c.box) for c in found.candidates]
+
+
+def each_found(truth, boxes, min_iou=0.6) -> bool:
+    return all(any(iou(t, b) >= min_iou for b in boxes) for t in truth)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Pixels
+
+
+def test_to_gray_reads_every_depth_and_layout():
+    gray = np.full((6, 8), 200, np.uint8)
+    assert S.to_gray(gray).dtype == np.uint8
+    assert S.to_gray(np.full((6, 8), 4000, np.uint16)).max() == 255  # a 12-bit image fills the 8-bit range
+    assert S.to_gray(np.full((6, 8, 3), 0.5, np.float32))[0, 0] == 127
+    assert S.to_gray(np.ones((6, 8), bool))[0, 0] == 255
+    assert S.to_gray(gray[:, :, None]).shape == (6, 8)
+
+
+def test_transparent_pixels_become_paper():
+    bgra = np.zeros((10, 10, 4), np.uint8)  # transparent black everywhere...
+    bgra[4:6, 2:8, 3] = 255  # ...except an opaque black stroke
+    gray = S.to_gray(bgra)
+    assert gray[0, 0] == 255 and gray[5, 5] == 0
+    gray_alpha = np.zeros((10, 10, 2), np.uint16)
+    gray_alpha[4:6, 2:8, 1] = 65535
+    gray = S.to_gray(gray_alpha)
+    assert gray[0, 0] == 255 and gray[5, 5] == 0
+
+
+def test_not_an_image_is_a_bug():
+    with pytest.raises(ValueError):
+        S.to_gray(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_darkest_channel_sees_coloured_ink():
+    bgr = np.full((4, 4, 3), 240, np.uint8)
+    bgr[1, 1] = (60, 170, 70)  # green ink: bright in luminance, dark in two channels
+    assert S.darkest_channel(bgr)[1, 1] == 60
+    assert S.to_gray(bgr)[1, 1] > 120
+
+
+def test_working_scale_shrinks_by_whole_factors_and_enlarges_small_images():
+    assert S.working_scale((720, 1280), 640) == 0.5
+    assert S.working_scale((1080, 1920), 640) == pytest.approx(1 / 3)
+    assert S.working_scale((60, 80), 640) == 8.0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Paper
+
+
+def sheet_on_desk(tilt_deg: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+    image = np.full((360, 640), 50, np.uint8)
+    image = np.clip(image + np.random.default_rng(1).normal(0, 6, image.shape), 0, 255).astype(np.uint8)
+    corners = cv2.boxPoints(((330, 175), (380, 250), tilt_deg)).astype(np.int32)
+    cv2.fillPoly(image, [corners], 225)
+    return image, corners
+
+
+def test_paper_found_on_a_dark_desk():
+    image, corners = sheet_on_desk()
+    paper = S.find_paper(image)
+    assert paper is not None
+    found = np.zeros(image.shape, np.uint8)
+    truth = np.zeros(image.shape, np.uint8)
+    cv2.fillPoly(found, [paper], 1)
+    cv2.fillPoly(truth, [corners], 1)
+    overlap = np.count_nonzero(found & truth) / np.count_nonzero(found | truth)
+    assert overlap > 0.9
+
+
+def test_no_paper_when_the_sheet_fills_the_frame_or_light_merely_varies():
+    assert S.find_paper(blank_page()) is None
+    gradient = np.tile(np.linspace(120, 240, 640), (360, 1)).astype(np.uint8)
+    assert S.find_paper(gradient) is None
+
+
+def test_nothing_is_read_off_the_sheet(mnist):
+    image, corners = sheet_on_desk(tilt_deg=0)
+    inside = write(image, mnist_glyph(mnist, 0, 40), 300, 150)
+    write(image, mnist_glyph(mnist, 1, 40), 40, 20, ink=5)  # a dark mark on the desk, outside the sheet
+    boxes = input_boxes(S.segment(image))
+    assert each_found([inside], boxes)
+    assert all(b[0] > 120 for b in boxes)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Ink
+
+
+def test_ink_ignores_shading_and_the_edge_of_a_shadow():
+    image = np.tile(np.linspace(90, 240, 480), (320, 1)).astype(np.uint8)  # light falling off to the left
+    image[:, 300:] = (image[:, 300:] * 0.55).astype(np.uint8)  # a hard shadow edge
+    cv2.line(image, (100, 40), (100, 280), 20, 2)  # one real stroke
+    darkness, _ = S.ink_darkness(image)
+    mask = S.threshold_ink(darkness, np.full(image.shape, 255, np.uint8)).mask
+    assert mask[150, 100] == 255
+    mask[:, 96:105] = 0
+    assert np.count_nonzero(mask) == 0
+
+
+def test_faint_stroke_kept_whole_by_hysteresis():
+    page = blank_page()
+    cv2.line(page, (100, 100), (300, 100), 150, 2)  # dark in the middle...
+    cv2.line(page, (100, 100), (160, 100), 205, 2)  # ...faint toward one end
+    darkness, _ = S.ink_darkness(page)
+    mask = S.threshold_ink(darkness, np.full(page.shape, 255, np.uint8)).mask
+    assert mask[100, 110] == 255 and mask[100, 250] == 255
+    assert np.count_nonzero(mask[:90]) == 0  # paper noise is no ink
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Lines
+
+
+def test_ruled_lines_removed_while_digits_survive(mnist):
+    page = blank_page()
+    for y in range(30, 320, 45):
+        cv2.line(page, (0, y), (479, y + 6), 160, 1)  # ruled lines, slightly tilted, crossing the digits
+    truth = [write(page, mnist_glyph(mnist, i, 44), 100 + 45 * i, 150) for i in range(4)]
+    found = S.segment(page)
+    boxes = input_boxes(found)
+    assert len(boxes) == 4
+    assert each_found(truth, boxes)
+
+
+def test_grid_lines_removed(mnist):
+    page = blank_page()
+    for v in range(10, 480, 22):
+        cv2.line(page, (v, 0), (v, 319), 175, 1)
+    for v in range(10, 320, 22):
+        cv2.line(page, (0, v), (479, v), 175, 1)
+    truth = [write(page, mnist_glyph(mnist, i, 40), 150 + 40 * i, 120) for i in (3, 4)]
+    boxes = input_boxes(S.segment(page))
+    assert each_found(truth, boxes)
+    assert len(boxes) <= 3
+
+
+def test_find_lines_ignores_digit_strokes(mnist):
+    page, _ = page_with_number(mnist, indices=(2, 5, 14), height=60)  # a "1", a "1" and a "7"'s long strokes
+    darkness, _ = S.ink_darkness(page)
+    mask = S.threshold_ink(darkness, np.full(page.shape, 255, np.uint8)).mask
+    assert len(S.find_lines(mask, 60)) == 0
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Components
+
+
+def test_digits_found_where_they_are(mnist):
+    page, truth = page_with_number(mnist)
+    found = S.segment(page)
+    assert len(found.candidates) == 3
+    assert each_found(truth, input_boxes(found), min_iou=0.7)
+    assert found.digit_height == pytest.approx(40 * found.scale, rel=0.25)
+
+
+def test_boxes_come_back_in_input_pixels(mnist):
+    page, truth = page_with_number(mnist)
+    big = cv2.resize(page, None, fx=3, fy=3, interpolation=cv2.INTER_LINEAR)
+    boxes = input_boxes(S.segment(big))
+    assert each_found([tuple(3 * v for v in t) for t in truth], boxes, min_iou=0.7)
+    small = cv2.resize(page[100:200, 100:260], None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    assert S.segment(small).input_shape == small.shape
+
+
+def test_broken_digit_joined():
+    page = blank_page()
+    # A 5 in two strokes: the cap apart from the body.
+    cv2.line(page, (212, 100), (240, 100), INK, 3)
+    cv2.line(page, (212, 108), (210, 124), INK, 3)
+    cv2.ellipse(page, (222, 134), (13, 12), 0, -150, 150, INK, 3)
+    found = S.segment(page)
+    assert len(found.candidates) == 1
+    x, y, w, h = found.to_input(found.candidates[0].box)
+    assert y <= 100 and y + h >= 145
+
+
+def test_stacked_digits_of_two_lines_stay_apart(mnist):
+    page = blank_page()
+    write(page, mnist_glyph(mnist, 3, 40), 200, 80)
+    write(page, mnist_glyph(mnist, 4, 40), 200, 132)
+    assert len(S.segment(page).candidates) == 2
+
+
+def test_touching_digits_get_cuts(mnist):
+    page = blank_page()
+    left = mnist_glyph(mnist, 3, 44)  # a 0
+    right = mnist_glyph(mnist, 10, 44)  # another 0
+    a = write(page, left, 150, 120)
+    b = write(page, right, 150 + left.shape[1] - 6, 120)  # overlapping: they touch
+    found = S.segment(page)
+    assert len(found.candidates) == 1
+    pieces = [found.to_input(p) for p in found.candidates[0].pieces]
+    assert len(pieces) == 2
+    assert each_found([a, b], pieces, min_iou=0.5)
+
+
+def test_split_points_cut_at_the_thinnest_column():
+    column_ink = np.array([5, 6, 7, 6, 5, 1, 6, 7, 6, 5])
+    assert S.split_points(column_ink, 2) == [5]
+
+
+def test_specks_dots_and_dashes_are_not_candidates(mnist):
+    page, truth = page_with_number(mnist)
+    cv2.circle(page, (60, 60), 2, INK, -1)  # a speck
+    cv2.circle(page, (400, 168), 3, INK, -1)  # a full stop after the number
+    cv2.line(page, (60, 250), (100, 250), INK, 3)  # a dash
+    assert len(S.segment(page).candidates) == 3
+
+
+def test_blank_and_uniform_frames_give_nothing():
+    assert S.segment(blank_page()).candidates == []
+    assert S.segment(np.zeros((90, 160, 3), np.uint8)).candidates == []
+    assert S.segment(np.full((1, 1), 255, np.uint8)).candidates == []
