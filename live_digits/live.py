@@ -138,8 +138,7 @@ def json_record(frame: Frame, result: Result) -> dict:
 
 def run_loop(frames: Iterable[Frame], recognizer, tracker: Tracker | None = None, *, video: VideoSink | None = None,
              recorder: Recorder | None = None, json_lines: JsonLinesSink | None = None, view: LiveView | None = None,
-             progress=None,
-             clock: StageClock | None = None) -> RunSummary:
+             progress=None, clock: StageClock | None = None) -> RunSummary:
     """Process every frame `frames` yields until it ends, the user quits, or Ctrl-C. `video` gets every frame of
     a file; `recorder` the camera's recording while it is on. Frames are annotated in place (the source hands each
     one over), so nothing is copied unless a window shows it."""

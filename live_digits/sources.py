@@ -263,7 +263,10 @@ class LiveSource(Source):
                 captured_at = time.perf_counter()
                 if not ok:
                     failures += 1
-                    if not self._is_device or failures > self.MAX_READ_FAILURES:
+                    if not self._is_device:
+                        break
+                    if failures > self.MAX_READ_FAILURES:
+                        log.warning("%s stopped giving frames", self.info.name)
                         break
                     time.sleep(0.01)
                     continue
@@ -354,17 +357,26 @@ class VideoFileSource(Source):
 
 
 class ImageSource(Source):
-    """Still photos, one frame each; an image that cannot be read is reported and skipped."""
+    """Still photos, one frame each; an image that cannot be read is reported and skipped. The first readable one
+    is read on opening: its size is the size of an annotated video made from them, and none readable is an error."""
 
     def __init__(self, paths: list[Path], name: str):
         if not paths:
             raise UserError(f"{name}: no image files in this folder")
         self._paths = paths
-        first = as_bgr(read_image(paths[0])) if len(paths) == 1 else None
-        height, width = first.shape[:2] if first is not None else (0, 0)
-        self._first = first
+        self._read: dict[int, np.ndarray] = {}  # the first readable image, kept for the first pass
+        problems = []
+        for index, path in enumerate(paths):
+            try:
+                self._read[index] = as_bgr(read_image(path))
+                break
+            except UserError as e:
+                problems.append(str(e))
+        if not self._read:
+            raise UserError(problems[0] if len(paths) == 1 else f"{name}: none of its {len(paths)} images can be read")
+        (first,) = self._read.values()
         # One image a second, should someone write the annotated photos as a video.
-        self.info = SourceInfo(name=name, kind="images", width=width, height=height, fps=1.0,
+        self.info = SourceInfo(name=name, kind="images", width=first.shape[1], height=first.shape[0], fps=1.0,
                                frame_count=len(paths), live=False)
 
     @classmethod
@@ -375,9 +387,8 @@ class ImageSource(Source):
     def __iter__(self) -> Iterator[Frame]:
         for index, path in enumerate(self._paths):
             before = time.perf_counter()
-            if self._first is not None:
-                image, self._first = self._first, None
-            else:
+            image = self._read.pop(index, None)
+            if image is None:
                 try:
                     image = as_bgr(read_image(path))  # the loop draws on it
                 except UserError as e:
@@ -387,4 +398,4 @@ class ImageSource(Source):
             yield Frame(index, float(index), image, decoded_at, decoded_at - before, path=str(path))
 
     def close(self) -> None:
-        self._first = None
+        self._read.clear()

@@ -84,15 +84,24 @@ def test_realtime_file_goes_through_the_camera_reader(video):
 
 
 def test_folder_of_images_skips_unreadable_ones(tmp_path, caplog):
-    for name, value in [("b.png", 50), ("a.jpg", 90)]:
-        cv2.imwrite(str(tmp_path / name), np.full((60, 80, 3), value, np.uint8))
-    (tmp_path / "c.png").write_text("not an image")
+    for name, size in [("b.png", (60, 80)), ("c.jpg", (90, 120))]:
+        cv2.imwrite(str(tmp_path / name), np.full((*size, 3), 50, np.uint8))
+    (tmp_path / "a.png").write_text("not an image")
     (tmp_path / "notes.txt").write_text("ignored")
     with open_source(tmp_path) as source:
         assert source.info.still_images
+        assert (source.info.width, source.info.height) == (80, 60)  # the first readable image's
         frames = list(source)
-    assert [Path(f.path).name for f in frames] == ["a.jpg", "b.png"]
-    assert "c.png" in caplog.text
+    assert [Path(f.path).name for f in frames] == ["b.png", "c.jpg"]
+    assert [f.index for f in frames] == [1, 2]
+    assert "a.png" in caplog.text
+
+
+def test_folder_of_unreadable_images(tmp_path):
+    (tmp_path / "a.png").write_text("not an image")
+    (tmp_path / "b.jpg").write_bytes(b"")
+    with pytest.raises(UserError, match="none of its 2 images can be read"):
+        open_source(tmp_path)
 
 
 def test_single_image_is_a_source_of_one_frame(tmp_path):
