@@ -168,7 +168,7 @@ def _add_scenes(sub) -> None:
     p.add_argument("--count", type=_positive_int, default=120, help="how many scenes to render")
     p.add_argument("--seed", type=int, default=FIRST_EVALUATION_SEED, help="first seed (scene i uses seed+i)")
     p.add_argument("--kinds", nargs="+", choices=SCENE_KINDS, metavar="KIND",
-                   help=f"scene kinds, taken in turn (default: each seed picks one of {', '.join(SCENE_KINDS)})")
+                   help=f"scene kinds, taken in turn (default: all of {', '.join(SCENE_KINDS)})")
     p.add_argument("--model", default=None, help=f".keras or .tflite model (default: {DEFAULT_MODEL})")
     p.add_argument("--confidence", type=_confidence, default=0.5, help="least probability for a digit to count")
     p.add_argument("--live", action="store_true", help="segment at the live video resolution, not the photo one")

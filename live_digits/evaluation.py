@@ -229,6 +229,9 @@ def _perfect(tally: Tally) -> bool:
 
 
 def _file_name(name: str) -> str:
+    path = Path(name)
+    if path.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"):
+        name = path.with_suffix("").as_posix()
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("_")
 
 
@@ -299,13 +302,14 @@ def run(
 
     for kind in kinds or ():
         pick_kind(np.random.default_rng(0), kind)  # an unknown kind is a clear error before any work
+    records = read_truth(folder) if folder is not None else None  # a wrong folder fails before the model loads
     recognizer = Recognizer(model, confidence=confidence) if live else Recognizer(model, confidence=confidence, work_side=STILL_WORK_SIDE)
     if folder is not None:
-        records = read_truth(folder)
         cases, total = folder_cases(folder, records), len(records)
     else:
         first = FIRST_EVALUATION_SEED if seed is None else seed
-        cases, total = scene_cases(range(first, first + count), kinds, size), count
+        # Every kind in turn: the same number of scenes of each, so the rows compare.
+        cases, total = scene_cases(range(first, first + count), kinds or SCENE_KINDS, size), count
     tallies = evaluate(cases, recognizer.recognize, total=total, progress=progress, failures=failures)
     print(format_table(tallies))
     if json_path:
