@@ -81,7 +81,19 @@ class Tracker:
         for d, detection in enumerate(detections):
             if d not in matched_detections:
                 self._start(boxes[d], np.asarray(detection.probs, np.float64))
-        return [t.as_detection() for t in self.tracks if t.confirmed]
+        return [t.as_detection() for t in self._shown()]
+
+    def _shown(self) -> list[Track]:
+        """The confirmed tracks, less those coasting (missed this frame) under a track seen this frame: when the
+        segmenter cuts the same ink another way (two digits joined, one split), the old boxes would be ghosts."""
+        shown = [t for t in self.tracks if t.confirmed]
+        seen = np.array([t.box for t in shown if t.missed == 0]).reshape(-1, 4)
+        coasting = [t for t in shown if t.missed > 0]
+        if not coasting or not len(seen):
+            return shown
+        covered = (overlap_of_first(np.array([t.box for t in coasting]), seen) > 0.5).any(axis=1)
+        hidden = {id(t) for t, c in zip(coasting, covered) if c}
+        return [t for t in shown if id(t) not in hidden]
 
     def _start(self, box: np.ndarray, probs: np.ndarray) -> None:
         track = Track(self._next_id, box.copy(), probs.copy(), int(np.argmax(probs)),
@@ -112,15 +124,26 @@ class Tracker:
         return track.missed <= self.confirm_window - self.confirm_hits
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every (x, y, w, h) box in a (N, 4) against every box in b (M, 4)."""
+def intersection_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Area shared by every (x, y, w, h) box in a (N, 4) with every box in b (M, 4)."""
     ax1, ay1, aw, ah = (a[:, i:i + 1] for i in range(4))
     bx1, by1, bw, bh = (b[:, i] for i in range(4))
     iw = np.clip(np.minimum(ax1 + aw, bx1 + bw) - np.maximum(ax1, bx1), 0, None)
     ih = np.clip(np.minimum(ay1 + ah, by1 + bh) - np.maximum(ay1, by1), 0, None)
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
+    return iw * ih
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in a (N, 4) against every box in b (M, 4)."""
+    inter = intersection_matrix(a, b)
+    union = (a[:, 2] * a[:, 3])[:, None] + b[:, 2] * b[:, 3] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+
+
+def overlap_of_first(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The share of each box in a (N, 4) that each box in b (M, 4) covers."""
+    area = np.maximum(a[:, 2] * a[:, 3], 1e-9)[:, None]
+    return intersection_matrix(a, b) / area
 
 
 def match_boxes(tracked: np.ndarray, detected: np.ndarray, iou_threshold: float) -> list[tuple[int, int]]:

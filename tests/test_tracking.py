@@ -3,7 +3,7 @@ import pytest
 
 from live_digits.classify import NOT_A_DIGIT
 from live_digits.results import Detection
-from live_digits.tracking import Tracker, iou_matrix, match_boxes
+from live_digits.tracking import Tracker, iou_matrix, match_boxes, overlap_of_first
 
 
 def probs_for(digit: int, confidence: float = 0.9, runner_up: int | None = None) -> np.ndarray:
@@ -114,3 +114,22 @@ def test_matching_is_one_to_one_best_overlap_first():
     detected = np.array([[2, 0, 10, 10], [0, 0, 10, 10]], float)
     assert match_boxes(tracked, detected, 0.3) == [(0, 1)]
     assert match_boxes(tracked, np.zeros((0, 4)), 0.3) == []
+
+
+def test_a_digit_cut_another_way_leaves_no_ghost():
+    """Two digits the segmenter suddenly joins into one box: the track that takes the joined box shows, the other
+    one, now under it, does not linger as a ghost."""
+    tracker = Tracker()
+    left, right, joined = (100, 50, 20, 30), (122, 50, 20, 30), (100, 50, 42, 30)
+    for _ in range(3):
+        tracker.update([seen(1, box=left), seen(7, box=right)])
+    (shown,) = tracker.update([seen(4, box=joined)])
+    for _ in range(3):
+        (shown,) = tracker.update([seen(4, box=joined)])
+    assert shown.box == joined and labels([shown]) == [4]
+
+
+def test_overlap_of_first():
+    a = np.array([[0, 0, 10, 10]], float)
+    b = np.array([[5, 0, 100, 100], [50, 50, 5, 5]], float)
+    assert overlap_of_first(a, b) == pytest.approx(np.array([[0.5, 0.0]]))
