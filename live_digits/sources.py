@@ -122,8 +122,11 @@ def _open_camera(index: int, width: int | None, height: int | None) -> tuple[cv2
     if not capture.isOpened():
         capture.release()
         found = camera_devices()
-        hint = f"; cameras found: {', '.join(found)}" if found else ("; no cameras found" if
-                                                                     sys.platform.startswith("linux") else "")
+        hint = ""
+        if found:
+            hint = f"; cameras found: {', '.join(found)}"
+        elif sys.platform.startswith("linux"):
+            hint = "; no cameras found"
         raise UserError(f"cannot open camera {index} (tried {tried}{hint})")
     # Many USB cameras give 720p and above at full rate only as MJPG; one buffered frame keeps latency low.
     capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))
