@@ -33,44 +33,50 @@ def crops_to_mnist(ink: np.ndarray, boxes: np.ndarray, mask: np.ndarray, ids: np
     boxes = np.asarray(boxes).reshape(-1, 4)
     out = np.zeros((len(boxes), MNIST_SIZE, MNIST_SIZE), np.uint8)
     for i, box in enumerate(boxes):
-        own = _own_pixels(mask, box, None if ids is None else ids[i])
-        out[i] = to_mnist(ink, box, own)
+        out[i] = to_mnist(ink, box, mask, None if ids is None else int(ids[i]))
     return out
 
 
-def _own_pixels(mask: np.ndarray, box, label) -> np.ndarray:
+def to_mnist(ink: np.ndarray, box, mask: np.ndarray, label: int | None = None) -> np.ndarray:
+    """One crop: the pixels of `mask` inside `box` (those labelled `label`, when given) and the grey ink near them."""
     x, y, w, h = (int(v) for v in box)
-    part = mask[y : y + h, x : x + w]
-    own = part == label if label is not None else part > 0
-    return own.astype(np.uint8)
-
-
-def to_mnist(ink: np.ndarray, box, own: np.ndarray) -> np.ndarray:
-    """One crop: `own` is the (h, w) 0/1 mask of the digit's pixels inside `box`."""
-    x, y, w, h = (int(v) for v in box)
-    if w <= 0 or h <= 0 or not own.any():
+    soft, own = _soft_digit(ink, mask, x, y, w, h, label)
+    if soft is None:
         return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
-    soft = _soft_digit(ink, x, y, w, h, own)
-    soft = _to_work_box(soft)
-    soft = match_stroke(soft)
-    return centre_by_mass(fit_box(soft))
+    # Strokes are measured on the crop's own pixels: shrinking first would dilute a thin stroke out of sight.
+    scale = WORK_BOX / max(h, w)
+    soft = match_stroke(soft, stroke_width(own * 255.0), MNIST_STROKE / scale)
+    return centre_by_mass(fit_box(_to_work_box(soft)))
 
 
-def _soft_digit(ink: np.ndarray, x: int, y: int, w: int, h: int, own: np.ndarray) -> np.ndarray:
-    """The digit's grey ink, white on black, strongest stroke at 255; a pixel's margin around the mask keeps the
-    anti-aliased edge, and nothing outside it (a neighbour, a line remnant) gets in."""
+MARGIN = 2  # pixels around the digit's mask whose grey ink still belongs to it: anti-aliased edges, faint joins
+
+
+def _soft_digit(ink: np.ndarray, mask: np.ndarray, x: int, y: int, w: int, h: int, label: int | None):
+    """(the digit's grey ink, white on black with its strongest stroke at 255; its own mask), or (None, None)
+    when the box holds none of it. Ink a little beyond the mask is kept (an anti-aliased edge, a faint join
+    between two strokes); a neighbour's ink is not."""
     rows, cols = ink.shape[:2]
-    x0, y0, x1, y1 = max(0, x - 1), max(0, y - 1), min(cols, x + w + 1), min(rows, y + h + 1)
+    x0, y0 = max(0, x - MARGIN), max(0, y - MARGIN)
+    x1, y1 = min(cols, x + w + MARGIN), min(rows, y + h + MARGIN)
+    part = mask[y0:y1, x0:x1]
+    inside = np.zeros(part.shape, bool)
+    inside[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = True
+    own = ((part == label) if label is not None else (part > 0)) & inside
+    if w <= 0 or h <= 0 or not own.any():
+        return None, None
+    own = own.astype(np.uint8)
+    near = cv2.dilate(own, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MARGIN + 1, 2 * MARGIN + 1)))
+    others = ((part > 0) & (own == 0)).astype(np.uint8)
+    if others.any():
+        near &= 1 - cv2.dilate(others, np.ones((3, 3), np.uint8))
     grey = ink[y0:y1, x0:x1].astype(np.float32)
-    keep = np.zeros(grey.shape, np.uint8)
-    keep[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = own
-    strong = grey[keep > 0]
-    keep = cv2.dilate(keep, np.ones((3, 3), np.uint8))
-    core = max(float(np.percentile(strong, 90)), 1.0)
+    strong = grey[own > 0]
+    core = max(float(np.partition(strong, int(0.9 * (len(strong) - 1)))[int(0.9 * (len(strong) - 1))]), 1.0)
     # A camera blurs a stroke's edge over several pixels where MNIST's pen has about one: stretch the contrast so
     # the edge is as sharp as MNIST's once the digit is scaled to 20 px (the stroke's middle stays put).
-    level = grey * keep * (1.0 / core)
-    return np.clip((level - EDGE_LOW) * (255.0 / (EDGE_HIGH - EDGE_LOW)), 0, 255)
+    level = grey * near * (1.0 / core)
+    return np.clip((level - EDGE_LOW) * (255.0 / (EDGE_HIGH - EDGE_LOW)), 0, 255), own
 
 
 def _to_work_box(soft: np.ndarray) -> np.ndarray:
@@ -90,9 +96,8 @@ def stroke_width(soft: np.ndarray) -> float:
     return max(1.0, 2.0 * float(np.median(distance[ridge])) - 1.0)
 
 
-def match_stroke(soft: np.ndarray, target: float = MNIST_STROKE) -> np.ndarray:
-    """Thicken thin strokes and thin thick ones toward MNIST's width (at the working box size)."""
-    width = stroke_width(soft)
+def match_stroke(soft: np.ndarray, width: float, target: float) -> np.ndarray:
+    """Thicken thin strokes and thin thick ones (of `width` pixels) toward `target` pixels."""
     if width <= 0:
         return soft
     if width < 0.75 * target:
@@ -133,4 +138,7 @@ def centre_by_mass(digit: np.ndarray) -> np.ndarray:
     dy = float(np.clip(MNIST_CENTRE - cy, 0, MNIST_SIZE - h))
     shift = np.float32([[1, 0, dx], [0, 1, dy]])
     placed = cv2.warpAffine(digit.astype(np.float32), shift, (MNIST_SIZE, MNIST_SIZE), flags=cv2.INTER_LINEAR)
+    # Every MNIST digit reaches full white somewhere; a thin stroke averaged down, or shifted by half a pixel,
+    # would not.
+    placed *= 255.0 / max(float(placed.max()), 1e-3)
     return np.clip(placed + 0.5, 0, 255).astype(np.uint8)

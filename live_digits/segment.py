@@ -257,7 +257,7 @@ def ink_levels(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = cv2.blur(cv2.resize(values, small, interpolation=cv2.INTER_AREA), (3, 3))
     square = cv2.blur(cv2.resize(values * values, small, interpolation=cv2.INTER_AREA), (3, 3))
     spread = cv2.sqrt(cv2.max(square - mean * mean, 0))
-    calm = cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5))
+    calm = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
     spread, mean = cv2.erode(spread, calm), cv2.erode(mean, calm)
     weak = cv2.max(mean + NOISE_WEAK * spread, float(INK_WEAK))
     strong = cv2.max(mean + NOISE_STRONG * spread, float(INK_STRONG))
@@ -401,11 +401,10 @@ def _same_digit(x0, y0, x1, y1, a, b, digit_height: float) -> bool:
     reference = digit_height if digit_height > 0 else max(ha, hb)
     if union_h > 1.35 * max(reference, ha, hb) and union_h > 1.35 * reference:
         return False
-    # Side by side pieces that overlap in y are two digits unless one sits mostly inside the other's box.
-    if gap_y < -0.3 * min(ha, hb):
-        inter = overlap_x * -gap_y
-        if inter < 0.6 * min(wa * ha, wb * hb):
-            return False
+    # Pieces side by side that share much of their height are two digits, unless one lies within the other's
+    # columns (the stem of a 6 over its loop, the upright of a 4 through its bar).
+    if gap_y < -0.3 * min(ha, hb) and overlap_x < 0.8 * min(wa, wb):
+        return False
     return union_w <= 1.3 * union_h
 
 

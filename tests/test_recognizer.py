@@ -1,0 +1,119 @@
+"""The recognizer end to end with the shipped model, and its decision rules on their own."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from live_digits.classify import NOT_A_DIGIT
+from live_digits.recognizer import Recognizer, choose_cuts, crop_list, digit_score
+from live_digits.segment import Candidate
+
+from test_segment import blank_page, mnist_glyph, write
+
+# MNIST test digits that any decent model reads: 7 2 1 0 4 1 4 9 (indices 0-7).
+EASY = {0: 7, 1: 2, 2: 1, 3: 0, 4: 4, 7: 9, 10: 0, 11: 6}
+
+
+@pytest.fixture(scope="module")
+def recognizer(model_path):
+    return Recognizer(model_path)
+
+
+def page_of(mnist, lines: list[list[list[int]]], height: int = 40) -> tuple[np.ndarray, list[str]]:
+    """A page with numbers: lines of numbers, each a list of MNIST test indices. Returns the page (BGR) and the
+    numbers in reading order."""
+    page = blank_page(640, 360)
+    texts = []
+    y = 40
+    for line in lines:
+        x = 40
+        for number in line:
+            for index in number:
+                glyph = mnist_glyph(mnist, index, height)
+                write(page, glyph, x, y)
+                x += glyph.shape[1] + 6
+            texts.append("".join(str(EASY[i]) for i in number))
+            x += 2 * height
+        y += int(1.8 * height)
+    return cv2.cvtColor(page, cv2.COLOR_GRAY2BGR), texts
+
+
+def test_reads_numbers_in_reading_order(recognizer, mnist):
+    page, texts = page_of(mnist, [[[0, 1], [3, 11, 4]], [[7]]])
+    result = recognizer.recognize(page)
+    assert [n.text for n in result.numbers] == texts == ["72", "064", "9"]
+    assert len(result.digits) == 6
+    assert all(d.confidence >= recognizer.confidence for d in result.digits)
+
+
+def test_detect_gives_every_candidate_all_probabilities(recognizer, mnist):
+    page, _ = page_of(mnist, [[[0, 1, 2]]])
+    detections = recognizer.detect(page)
+    assert len(detections) == 3
+    for detection in detections:
+        assert detection.probs.shape == (11,)
+        assert detection.probs.sum() == pytest.approx(1.0, abs=1e-3)
+    assert set(recognizer.last_timings) == {"segment", "normalize", "classify"}
+    assert recognizer.last_mask.dtype == np.uint8 and recognizer.last_mask.max() == 255
+
+
+def test_any_image_format_reads_the_same(recognizer, mnist):
+    page, texts = page_of(mnist, [[[4, 10]]])
+    gray = cv2.cvtColor(page, cv2.COLOR_BGR2GRAY)
+    sixteen = gray.astype(np.uint16) * 257
+    bgra = cv2.cvtColor(page, cv2.COLOR_BGR2BGRA)
+    for image in (page, gray, sixteen, bgra):
+        assert [n.text for n in recognizer.recognize(image).numbers] == texts
+
+
+def test_boxes_are_in_input_pixels(recognizer, mnist):
+    page, _ = page_of(mnist, [[[0]]])
+    big = cv2.resize(page, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+    (small_digit,) = recognizer.recognize(page).digits
+    (big_digit,) = recognizer.recognize(big).digits
+    assert np.allclose(np.array(big_digit.box), 2 * np.array(small_digit.box), atol=4)
+
+
+def test_blank_paper_and_dark_frames_read_nothing(recognizer):
+    assert recognizer.recognize(blank_page()).numbers == []
+    assert recognizer.recognize(np.zeros((240, 320, 3), np.uint8)).digits == []
+
+
+def test_confidence_is_a_setting(recognizer, mnist):
+    page, _ = page_of(mnist, [[[0, 1]]])
+    detections = recognizer.detect(page)
+    recognizer.confidence = 1.01
+    try:
+        assert recognizer.read(detections).digits == []
+    finally:
+        recognizer.confidence = 0.5
+    assert len(recognizer.read(detections).digits) == 2
+
+
+def one_hot(digit: int, p: float) -> np.ndarray:
+    probs = np.full(11, (1 - p) / 10, np.float32)
+    probs[digit] = p
+    return probs
+
+
+def test_digit_score():
+    assert digit_score(one_hot(3, 0.9)) == pytest.approx(0.9)
+    assert digit_score(one_hot(NOT_A_DIGIT, 0.9)) == 0.0
+
+
+def test_wide_blob_is_cut_only_when_its_pieces_read_better():
+    wide = Candidate((0, 0, 40, 20), 1, pieces=((0, 0, 20, 20), (20, 0, 20, 20)))
+    single = Candidate((60, 0, 15, 20), 2)
+    boxes, labels = crop_list([wide, single])
+    assert [tuple(b) for b in boxes] == [(0, 0, 40, 20), (60, 0, 15, 20), (0, 0, 20, 20), (20, 0, 20, 20)]
+    assert list(labels) == [1, 2, 1, 1]
+
+    pieces_win = np.stack([one_hot(NOT_A_DIGIT, 0.8), one_hot(7, 0.9), one_hot(1, 0.95), one_hot(2, 0.9)])
+    chosen = choose_cuts([wide, single], boxes, pieces_win)
+    assert [box for box, _ in chosen] == [(0, 0, 20, 20), (20, 0, 20, 20), (60, 0, 15, 20)]
+
+    whole_wins = np.stack([one_hot(0, 0.97), one_hot(7, 0.9), one_hot(1, 0.95), one_hot(NOT_A_DIGIT, 0.6)])
+    chosen = choose_cuts([wide, single], boxes, whole_wins)
+    assert [box for box, _ in chosen] == [(0, 0, 40, 20), (60, 0, 15, 20)]
