@@ -211,6 +211,9 @@ def paper_region(shape: tuple[int, int], paper: np.ndarray | None) -> np.ndarray
 # Ink
 
 
+PAPER_CLOSING = 8  # the paper's brightness is taken over 1/8 of the frame: wider than a close-up digit's stroke
+
+
 def ink_darkness(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(darkness, paper): how much darker each pixel is than the paper around it (uint8: 0 = paper, 255 = black),
     whatever the light, and that paper's brightness.
@@ -219,7 +222,7 @@ def ink_darkness(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     and keeps a step in brightness a step, so the edge of the sheet or of a shadow is not taken for ink (a blurred
     or coarse background estimate would smear the bright side over the dark one).
     """
-    size = max(5, round(max(gray.shape) / 16) | 1)
+    size = max(5, round(max(gray.shape) / PAPER_CLOSING) | 1)
     paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
     relative = cv2.divide(gray, cv2.max(paper, 1), scale=255)  # 255 where a pixel is as bright as its paper
     return cv2.subtract(255, relative), paper
@@ -244,12 +247,13 @@ INK_STRONG = 32  # least darkness a stroke must reach somewhere to count as ink 
 NOISE_WEAK, NOISE_STRONG = 4.0, 7.0  # the same two, in units of the local noise of the paper, where that is higher
 
 
-def ink_levels(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ink_levels(ink: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(weak, strong) per-pixel darkness thresholds, uint8 images like `ink`.
 
-    They rise with the local grain: a clean sheet shows a faint pencil stroke, while a noisy dim frame or a
-    textured desk needs a much darker mark. The grain is the spread of the darkness in small windows, and the
-    least spread nearby is taken, so that the strokes themselves do not count as grain."""
+    They rise with the grain of the frame: a clean sheet shows a faint pencil stroke, while a noisy dim frame, JPEG
+    ringing or a textured desk needs a much darker mark. The grain is the spread of the darkness in small windows:
+    typical over the region (most of which is bare paper), and locally where the whole neighbourhood is grainier
+    than that (taking the calmest window nearby, so that strokes do not count as grain)."""
     rows, cols = ink.shape
     cell = 4
     small = (max(1, cols // cell), max(1, rows // cell))
@@ -257,8 +261,11 @@ def ink_levels(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = cv2.blur(cv2.resize(values, small, interpolation=cv2.INTER_AREA), (3, 3))
     square = cv2.blur(cv2.resize(values * values, small, interpolation=cv2.INTER_AREA), (3, 3))
     spread = cv2.sqrt(cv2.max(square - mean * mean, 0))
+    inside = cv2.resize(region, small, interpolation=cv2.INTER_AREA) > 127
+    typical_mean, typical_spread = (float(np.median(mean[inside])), float(np.median(spread[inside]))) if inside.any() else (0.0, 0.0)
     calm = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
-    spread, mean = cv2.erode(spread, calm), cv2.erode(mean, calm)
+    spread = cv2.max(cv2.erode(spread, calm), typical_spread)
+    mean = cv2.max(cv2.erode(mean, calm), typical_mean)
     weak = cv2.max(mean + NOISE_WEAK * spread, float(INK_WEAK))
     strong = cv2.max(mean + NOISE_STRONG * spread, float(INK_STRONG))
     size = (cols, rows)
@@ -277,7 +284,7 @@ class InkMask:
 def threshold_ink(ink: np.ndarray, region: np.ndarray) -> InkMask:
     """The ink inside the region, by hysteresis: the faint parts of a stroke are kept when the stroke is dark
     somewhere, faint marks on their own are not."""
-    weak_level, strong_level = ink_levels(ink)
+    weak_level, strong_level = ink_levels(ink, region)
     faint = cv2.bitwise_and(cv2.compare(ink, weak_level, cv2.CMP_GT), region)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(faint, connectivity=8)
     keep = np.zeros(count, bool)
@@ -313,7 +320,33 @@ def find_lines(mask: np.ndarray, digit_height: float) -> np.ndarray:
     length = line_length(digit_height, mask.shape)
     found = cv2.HoughLinesP(mask, 1, np.pi / 180, threshold=max(10, round(0.6 * length)),
                             minLineLength=length, maxLineGap=max(2.0, LINE_GAP * digit_height))
-    return np.zeros((0, 4), np.int32) if found is None else found.reshape(-1, 4)
+    if found is None:
+        return np.zeros((0, 4), np.int32)
+    segments = found.reshape(-1, 4)
+    return segments[_thin_and_whole(mask, segments, digit_height)]
+
+
+def _thin_and_whole(mask: np.ndarray, segments: np.ndarray, digit_height: float) -> np.ndarray:
+    """Which segments are real lines: ink along most of their length, and bare paper beside them. A row of small
+    digits also lines up into a long straight run of ink, but one full of holes and with ink on either side."""
+    steps = np.linspace(0.0, 1.0, 48)
+    start, end = segments[:, None, :2].astype(np.float32), segments[:, None, 2:].astype(np.float32)
+    points = start + (end - start) * steps[None, :, None]  # (N, 48, 2) along each segment
+    direction = (end - start)[:, 0, :]
+    normal = np.stack([-direction[:, 1], direction[:, 0]], axis=1) / np.maximum(np.linalg.norm(direction, axis=1), 1)[:, None]
+    rows, cols = mask.shape
+    touched = cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
+
+    def ink_at(p: np.ndarray) -> np.ndarray:
+        x = np.clip(np.round(p[..., 0]).astype(int), 0, cols - 1)
+        y = np.clip(np.round(p[..., 1]).astype(int), 0, rows - 1)
+        return touched[y, x]
+
+    along = ink_at(points).mean(axis=1)
+    offset = max(3.0, 0.25 * digit_height)
+    beside = 0.5 * (ink_at(points + offset * normal[:, None, :]).mean(axis=1)
+                    + ink_at(points - offset * normal[:, None, :]).mean(axis=1))
+    return (along >= 0.85) & (beside <= 0.45)
 
 
 def remove_lines(mask: np.ndarray, segments: np.ndarray, digit_height: float, ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
