@@ -211,10 +211,15 @@ def paper_region(shape: tuple[int, int], paper: np.ndarray | None) -> np.ndarray
 # Ink
 
 
-PAPER_CLOSING = 8  # the paper's brightness is taken over 1/8 of the frame: wider than a close-up digit's stroke
+# The paper's brightness is taken over this fraction of the frame: wider than the stroke of a digit held close to
+# the camera, narrower than the shadow of a pen or a hand. A tiny image is a crop of one digit that fills it, and
+# its strokes are far wider.
+PAPER_CLOSING = 1 / 24
+CROP_CLOSING = 1 / 5
+CROP_SIDE = 160  # inputs whose long side is at most this many pixels are such crops
 
 
-def ink_darkness(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ink_darkness(gray: np.ndarray, closing: float = PAPER_CLOSING) -> tuple[np.ndarray, np.ndarray]:
     """(darkness, paper): how much darker each pixel is than the paper around it (uint8: 0 = paper, 255 = black),
     whatever the light, and that paper's brightness.
 
@@ -222,7 +227,7 @@ def ink_darkness(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     and keeps a step in brightness a step, so the edge of the sheet or of a shadow is not taken for ink (a blurred
     or coarse background estimate would smear the bright side over the dark one).
     """
-    size = max(5, round(max(gray.shape) / PAPER_CLOSING) | 1)
+    size = max(5, round(max(gray.shape) * closing) | 1)
     paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
     relative = cv2.divide(gray, cv2.max(paper, 1), scale=255)  # 255 where a pixel is as bright as its paper
     return cv2.subtract(255, relative), paper
@@ -247,13 +252,9 @@ INK_STRONG = 32  # least darkness a stroke must reach somewhere to count as ink 
 NOISE_WEAK, NOISE_STRONG = 4.0, 7.0  # the same two, in units of the local noise of the paper, where that is higher
 
 
-def ink_levels(ink: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(weak, strong) per-pixel darkness thresholds, uint8 images like `ink`.
-
-    They rise with the grain of the frame: a clean sheet shows a faint pencil stroke, while a noisy dim frame, JPEG
-    ringing or a textured desk needs a much darker mark. The grain is the spread of the darkness in small windows:
-    typical over the region (most of which is bare paper), and locally where the whole neighbourhood is grainier
-    than that (taking the calmest window nearby, so that strokes do not count as grain)."""
+def _grain_cells(ink: np.ndarray, region: np.ndarray):
+    """Mean and spread of the darkness in small windows (on a 4x coarser grid), and their typical values over the
+    region, most of which is bare paper."""
     rows, cols = ink.shape
     cell = 4
     small = (max(1, cols // cell), max(1, rows // cell))
@@ -262,13 +263,30 @@ def ink_levels(ink: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndar
     square = cv2.blur(cv2.resize(values * values, small, interpolation=cv2.INTER_AREA), (3, 3))
     spread = cv2.sqrt(cv2.max(square - mean * mean, 0))
     inside = cv2.resize(region, small, interpolation=cv2.INTER_AREA) > 127
-    typical_mean, typical_spread = (float(np.median(mean[inside])), float(np.median(spread[inside]))) if inside.any() else (0.0, 0.0)
+    if not inside.any():
+        return mean, spread, 0.0, 0.0
+    return mean, spread, float(np.median(mean[inside])), float(np.median(spread[inside]))
+
+
+def grain(ink: np.ndarray, region: np.ndarray) -> float:
+    """The typical spread of the paper's darkness from pixel to pixel: sensor noise, JPEG grain, paper texture."""
+    return _grain_cells(ink, region)[3]
+
+
+def ink_levels(ink: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(weak, strong) per-pixel darkness thresholds, uint8 images like `ink`.
+
+    They rise with the grain of the frame: a clean sheet shows a faint pencil stroke, while a noisy dim frame, JPEG
+    ringing or a textured desk needs a much darker mark. The grain is taken as typical over the region, and
+    locally where the whole neighbourhood is grainier than that (the calmest window nearby, so that strokes do
+    not count as grain)."""
+    mean, spread, typical_mean, typical_spread = _grain_cells(ink, region)
     calm = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
     spread = cv2.max(cv2.erode(spread, calm), typical_spread)
     mean = cv2.max(cv2.erode(mean, calm), typical_mean)
     weak = cv2.max(mean + NOISE_WEAK * spread, float(INK_WEAK))
     strong = cv2.max(mean + NOISE_STRONG * spread, float(INK_STRONG))
-    size = (cols, rows)
+    size = (ink.shape[1], ink.shape[0])
     return (np.clip(cv2.resize(weak, size, interpolation=cv2.INTER_LINEAR), 0, 255).astype(np.uint8),
             np.clip(cv2.resize(strong, size, interpolation=cv2.INTER_LINEAR), 0, 255).astype(np.uint8))
 
@@ -431,8 +449,8 @@ def _same_digit(x0, y0, x1, y1, a, b, digit_height: float) -> bool:
         return False
     union_h = max(y1[a], y1[b]) - min(y0[a], y0[b])
     union_w = max(x1[a], x1[b]) - min(x0[a], x0[b])
-    reference = digit_height if digit_height > 0 else max(ha, hb)
-    if union_h > 1.35 * max(reference, ha, hb) and union_h > 1.35 * reference:
+    # One digit is no taller than the others (when there are others to go by).
+    if union_h > 1.35 * (digit_height if digit_height > 0 else max(ha, hb)):
         return False
     # Pieces side by side that share much of their height are two digits, unless one lies within the other's
     # columns (the stem of a 6 over its loop, the upright of a 4 through its bar).
@@ -470,7 +488,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
     gray = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY) if work.ndim == 3 else work
     paper = find_paper(gray)
     region = paper_region(gray.shape, paper)
-    ink, surface = ink_darkness(darkest_channel(work))
+    ink, surface = ink_darkness(darkest_channel(work), CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING)
     region = bright_surfaces(surface, region)
     found = threshold_ink(ink, region)
     mask, labels, stats = found.mask, found.labels, found.stats
