@@ -297,6 +297,7 @@ class InkMask:
     faint: np.ndarray  # uint8 0/255: every mark above the faint level, ink or not (lines show best here)
     labels: np.ndarray  # the mask's components and their stats, as cv2.connectedComponentsWithStats gives them
     stats: np.ndarray
+    longest: int  # the longest side of any faint mark's box: no line can be longer
 
 
 def threshold_ink(ink: np.ndarray, region: np.ndarray) -> InkMask:
@@ -305,17 +306,18 @@ def threshold_ink(ink: np.ndarray, region: np.ndarray) -> InkMask:
     weak_level, strong_level = ink_levels(ink, region)
     faint = cv2.bitwise_and(cv2.compare(ink, weak_level, cv2.CMP_GT), region)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(faint, connectivity=8)
+    longest = int(np.max(stats[1:, W:AREA], initial=0))
     keep = np.zeros(count, bool)
     keep[labels[ink > strong_level]] = True
     keep[0] = False
     if keep[1:].all():
-        return InkMask(faint, faint, labels, stats)
+        return InkMask(faint, faint, labels, stats, longest)
     mask = (keep.astype(np.uint8) * 255)[labels]
     # Dropped components keep their numbers in `labels` but nothing else: no pixel in the mask, no size.
     stats = stats.copy()
     stats[~keep, W:] = 0
     stats[0] = 0
-    return InkMask(mask, faint, labels, stats)
+    return InkMask(mask, faint, labels, stats, longest)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -331,64 +333,83 @@ def line_length(digit_height: float, shape: tuple[int, ...]) -> float:
     return max(LINE_LENGTH * digit_height, 0.06 * max(shape[:2]))
 
 
-def find_lines(mask: np.ndarray, digit_height: float) -> np.ndarray:
-    """(N, 4) x0, y0, x1, y1 of the straight lines in the ink: ruled and grid lines at any angle, a margin, the
-    edge of the sheet or a shadow along it. A line is straight and far longer than any digit stroke; it may be
-    broken where it is faint."""
+@dataclass(frozen=True)
+class Lines:
+    """Straight lines found in the ink, one row each."""
+
+    segments: np.ndarray  # (N, 4) int32 x0, y0, x1, y1
+    widths: np.ndarray  # (N,) int32 thickness to remove, in pixels
+    levels: np.ndarray  # (N,) float32 the line's own darkness: a digit crossing it is darker
+
+    def __len__(self) -> int:
+        return len(self.segments)
+
+
+NO_LINES = Lines(np.zeros((0, 4), np.int32), np.zeros(0, np.int32), np.zeros(0, np.float32))
+LINE_SAMPLES = 48
+
+
+def find_lines(mask: np.ndarray, digit_height: float, ink: np.ndarray) -> Lines:
+    """The straight lines in the ink: ruled and grid lines at any angle, a margin, the edge of the sheet or a shadow
+    along it. A line is straight and far longer than any digit stroke, whole along its length (though it may be
+    broken where it is faint) and has bare paper on either side; a row of small digits also lines up into a long
+    straight run of ink, but one full of holes and with ink beside it."""
     length = line_length(digit_height, mask.shape)
     found = cv2.HoughLinesP(mask, 1, np.pi / 180, threshold=max(10, round(0.6 * length)),
                             minLineLength=length, maxLineGap=max(2.0, LINE_GAP * digit_height))
     if found is None:
-        return np.zeros((0, 4), np.int32)
+        return NO_LINES
     segments = found.reshape(-1, 4)
-    return segments[_thin_and_whole(mask, segments, digit_height)]
-
-
-def _thin_and_whole(mask: np.ndarray, segments: np.ndarray, digit_height: float) -> np.ndarray:
-    """Which segments are real lines: ink along most of their length, and bare paper beside them. A row of small
-    digits also lines up into a long straight run of ink, but one full of holes and with ink on either side."""
-    steps = np.linspace(0.0, 1.0, 48)
     start, end = segments[:, None, :2].astype(np.float32), segments[:, None, 2:].astype(np.float32)
-    points = start + (end - start) * steps[None, :, None]  # (N, 48, 2) along each segment
+    points = start + (end - start) * np.linspace(0.0, 1.0, LINE_SAMPLES)[None, :, None]  # (N, samples, 2)
     direction = (end - start)[:, 0, :]
-    normal = np.stack([-direction[:, 1], direction[:, 0]], axis=1) / np.maximum(np.linalg.norm(direction, axis=1), 1)[:, None]
-    rows, cols = mask.shape
-    touched = cv2.dilate(mask, np.ones((3, 3), np.uint8)) > 0
+    normal = np.stack([-direction[:, 1], direction[:, 0]], axis=1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1), 1)[:, None]
+    touched = cv2.dilate(mask, np.ones((3, 3), np.uint8))
 
-    def ink_at(p: np.ndarray) -> np.ndarray:
-        x = np.clip(np.round(p[..., 0]).astype(int), 0, cols - 1)
-        y = np.clip(np.round(p[..., 1]).astype(int), 0, rows - 1)
-        return touched[y, x]
+    def across(image: np.ndarray, offset: float) -> np.ndarray:
+        return _sample(image, points + offset * normal[:, None, :])  # (N, samples)
 
-    along = ink_at(points).mean(axis=1)
-    offset = max(3.0, 0.25 * digit_height)
-    beside = 0.5 * (ink_at(points + offset * normal[:, None, :]).mean(axis=1)
-                    + ink_at(points - offset * normal[:, None, :]).mean(axis=1))
-    return (along >= 0.85) & (beside <= 0.45)
+    along = (across(touched, 0) > 0).mean(axis=1)
+    side = max(3.0, 0.25 * digit_height)
+    beside = 0.5 * ((across(touched, side) > 0).mean(axis=1) + (across(touched, -side) > 0).mean(axis=1))
+    real = (along >= 0.85) & (beside <= 0.45)
+    if not real.any():
+        return NO_LINES
+    # Thickness: the offsets across the line where most samples are ink.
+    offsets = np.arange(-6, 7)
+    profile = np.stack([(across(mask, float(o)) > 0).mean(axis=1) for o in offsets], axis=1)  # (N, offsets)
+    widths = (profile >= 0.5).sum(axis=1) + 2
+    levels = np.median(across(ink, 0).astype(np.float32), axis=1)
+    return Lines(segments[real].astype(np.int32), np.maximum(widths[real], 3).astype(np.int32), levels[real].astype(np.float32))
 
 
-def remove_lines(mask: np.ndarray, segments: np.ndarray, digit_height: float, ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _sample(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    rows, cols = image.shape[:2]
+    x = np.clip(np.round(points[..., 0]).astype(int), 0, cols - 1)
+    y = np.clip(np.round(points[..., 1]).astype(int), 0, rows - 1)
+    return image[y, x]
+
+
+def remove_lines(mask: np.ndarray, lines: Lines, ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mask without the lines, the pixels removed). Where a digit crosses a line, its pixels that are clearly
-    darker than the line stay, and its stroke is joined again across the line."""
-    if len(segments) == 0:
+    darker than that line stay, and its stroke is joined again across the line."""
+    if len(lines) == 0:
         return mask, np.zeros_like(mask)
-    width = max(3, round(digit_height / 10) | 1) if digit_height > 0 else 3
     band = np.zeros_like(mask)
-    for x0, y0, x1, y1 in segments:
-        cv2.line(band, (int(x0), int(y0)), (int(x1), int(y1)), 255, width)
-    lines = cv2.bitwise_and(band, mask)
-    on_line = ink[lines > 0]
-    if len(on_line):
-        line_level = float(np.median(on_line))
-        darker = cv2.compare(ink, min(254.0, max(1.5 * line_level, line_level + 40)), cv2.CMP_GT)
-        lines = cv2.bitwise_and(lines, cv2.bitwise_not(darker))
-    kept = cv2.subtract(mask, lines)
-    # Bridge what the line took out of a stroke, but only where the line was.
-    bridge = 2 * width + 1
+    keep_above = np.zeros_like(mask)  # per pixel of a line: the darkness above which a pixel is a digit's
+    for (x0, y0, x1, y1), width, level in zip(lines.segments, lines.widths, lines.levels):
+        cv2.line(band, (int(x0), int(y0)), (int(x1), int(y1)), 255, int(width))
+        cv2.line(keep_above, (int(x0), int(y0)), (int(x1), int(y1)), int(min(254, max(1.5 * level, level + 40))), int(width))
+    darker = cv2.compare(ink, keep_above, cv2.CMP_GT)
+    removed = cv2.bitwise_and(cv2.bitwise_and(band, mask), cv2.bitwise_not(darker))
+    kept = cv2.subtract(mask, removed)
+    # Bridge what a line took out of a stroke, but only where the line was.
+    bridge = 2 * int(lines.widths.max()) + 1
     bridge_v = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, bridge)))
     bridge_h = cv2.morphologyEx(kept, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (bridge, 1)))
-    repaired = cv2.bitwise_or(kept, cv2.bitwise_and(cv2.bitwise_or(bridge_v, bridge_h), lines))
-    return repaired, cv2.subtract(lines, repaired)
+    repaired = cv2.bitwise_or(kept, cv2.bitwise_and(cv2.bitwise_or(bridge_v, bridge_h), removed))
+    return repaired, cv2.subtract(removed, repaired)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -495,13 +516,13 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
 
     region_height = _region_height(paper, gray.shape)
     digit_height = estimate_digit_height(stats, region_height)
-    # Only a component longer than a line's least length can hold one (a grid holds everything in one component,
-    # leaving no digit to measure: then lines are judged against the frame alone).
-    if np.max(stats[1:, W:AREA], initial=0) >= line_length(digit_height, gray.shape):
+    # No line without a long mark: a faint line breaks into pieces, but not into crumbs. (A grid holds everything
+    # in one component, leaving no digit to measure: then lines are judged against the frame alone.)
+    if found.longest >= 0.4 * line_length(digit_height, gray.shape):
         # Lines are looked for among the faint marks too, where a light printed line is still whole.
-        segments = find_lines(found.faint, digit_height)
-        mask, lines = remove_lines(mask, segments, digit_height, ink)
-        if len(segments):
+        lines = find_lines(found.faint, digit_height, ink)
+        mask, _ = remove_lines(mask, lines, ink)
+        if len(lines):
             _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
             digit_height = estimate_digit_height(stats, region_height) or digit_height
 

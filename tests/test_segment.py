@@ -197,7 +197,7 @@ def test_find_lines_ignores_digit_strokes(mnist):
     page, _ = page_with_number(mnist, indices=(2, 5, 14), height=60)  # a "1", a "1" and a "7"'s long strokes
     darkness, _ = S.ink_darkness(page)
     mask = S.threshold_ink(darkness, np.full(page.shape, 255, np.uint8)).mask
-    assert len(S.find_lines(mask, 60)) == 0
+    assert len(S.find_lines(mask, 60, darkness)) == 0
 
 
 # ----------------------------------------------------------------------------------------------------------------
