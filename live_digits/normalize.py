@@ -93,7 +93,9 @@ def stroke_width(soft: np.ndarray) -> float:
         return 0.0
     distance = cv2.distanceTransform(np.pad(strokes, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
     ridge = (distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
-    return max(1.0, 2.0 * float(np.median(distance[ridge])) - 1.0)
+    values = distance[ridge]
+    middle = len(values) // 2
+    return max(1.0, 2.0 * float(np.partition(values, middle)[middle]) - 1.0)
 
 
 def match_stroke(soft: np.ndarray, width: float, target: float) -> np.ndarray:

@@ -17,15 +17,16 @@ from live_digits.reading import read
 from live_digits.results import Detection, Digit, Result
 from live_digits.segment import WORK_SIDE, Candidate, segment
 
-STILL_WORK_SIDE = 1280  # photos have time for a finer look than live video: small digits on a big page survive
+# Photos are segmented at the live working resolution too: measured on the scenes, a finer look adds more grain,
+# line crumbs and false digits than it recovers small ones.
+STILL_WORK_SIDE = WORK_SIDE
 
 
 class Recognizer:
     """Recognizer(model=None, confidence=0.5). `model` is a path (.keras or .tflite), a loaded Classifier, or None
     for the default model. A crop is a digit when its most likely class is a digit with at least `confidence`.
 
-    `work_side` is the long side, in pixels, at which frames are segmented: the default suits live video; still
-    photos read better at STILL_WORK_SIDE.
+    `work_side` is the long side, in pixels, at which frames are segmented.
     """
 
     def __init__(self, model: str | Path | Classifier | None = None, confidence: float = 0.5, work_side: int = WORK_SIDE):

@@ -42,7 +42,7 @@ class Segmentation:
     mask: np.ndarray  # uint8 0/255 ink mask after removing lines
     scale: float
     input_shape: tuple[int, int]  # rows, columns of the input image
-    paper: np.ndarray | None  # (K, 2) int32 outline of the sheet, None when none was found
+    paper: list[np.ndarray]  # (K, 2) int32 outlines of the sheets found; none when the whole frame was read
     digit_height: float  # the median height of digit-like marks (0 when there is none)
 
     def to_input(self, box: Box) -> Box:
@@ -124,13 +124,14 @@ def resize_to_work(image: np.ndarray, scale: float) -> np.ndarray:
 # The sheet of paper
 
 
-def find_paper(gray: np.ndarray) -> np.ndarray | None:
-    """The outline (convex polygon, (K, 2) int32) of the bright sheet that holds the digits, or None when no sheet
+def find_paper(gray: np.ndarray) -> list[np.ndarray]:
+    """The outlines (convex polygons, (K, 2) int32) of the bright sheets that may hold digits; none when no sheet
     stands out from its surroundings (it fills the frame, or there is none): then the whole frame is read.
 
-    A sheet is a large bright region, nearly convex (fingers holding it and digits on it only dent it), whose border
-    is a sharp step in brightness. Shading across the sheet rules out one global threshold, so several levels are
-    tried on a coarse copy and the one whose region's border is sharpest wins.
+    A sheet is a bright region of fair size, nearly convex (fingers holding it and digits on it only dent it),
+    whose border is a sharp step in brightness all round. Shading across a sheet rules out one fixed threshold, so
+    several levels are tried on a coarse copy; at the level where the best sheet stands out best, every region
+    that looks like a sheet counts (a note beside the page may be the one written on).
     """
     coarse_scale = PAPER_SIDE / max(gray.shape)
     coarse = cv2.resize(gray, None, fx=coarse_scale, fy=coarse_scale, interpolation=cv2.INTER_AREA)
@@ -140,56 +141,85 @@ def find_paper(gray: np.ndarray) -> np.ndarray | None:
     slope = cv2.magnitude(cv2.Sobel(image, cv2.CV_32F, 1, 0), cv2.Sobel(image, cv2.CV_32F, 0, 1)) / 8.0
     slope = cv2.dilate(slope, np.ones((3, 3), np.uint8))
     low, high = np.percentile(coarse, (3, 97))
-    best, best_score, best_region = None, PAPER_EDGE, None
-    for level in np.linspace(low, high, 9)[1:-1]:
-        found = _sheet_at(coarse, slope, float(level))
-        if found is not None and found[1] > best_score:
-            best, best_score, best_region = found
-    if best is None:
-        return None
-    # Reading only inside the wrong sheet would lose every digit: when something as bright as the sheet lies
-    # outside it (another sheet, a white desk), it is not clear which is the paper, and the whole frame is read.
-    as_bright = coarse >= np.median(coarse[best_region])
-    if np.count_nonzero(as_bright & ~best_region) > 0.03 * coarse.size:
-        return None
-    return np.round(best.reshape(-1, 2) / coarse_scale).astype(np.int32)
+    best, best_score = [], PAPER_EDGE
+    for level in np.linspace(low, high, PAPER_LEVELS + 2)[1:-1]:
+        sheets = _sheets_at(coarse, slope, float(level))
+        if sheets and sheets[0][1] > best_score:
+            best, best_score = sheets, sheets[0][1]
+    if not best:
+        return []
+    # Reading only inside the wrong sheet would lose every digit: when something as bright as the sheets lies
+    # outside them (a white desk, a sheet in shadow), it is not clear what the paper is, and the whole frame is read.
+    inside = np.zeros(coarse.shape, bool)
+    for _, _, region in best:
+        inside |= region
+    as_bright = coarse >= median(coarse[inside])
+    if np.count_nonzero(as_bright & ~inside) > 0.03 * coarse.size:
+        return []
+    return [np.round(outline.reshape(-1, 2) / coarse_scale).astype(np.int32) for outline, _, _ in best]
 
 
 PAPER_SIDE = 160  # the coarse copy the sheet is looked for in
+PAPER_LEVELS = 7  # brightness levels tried
 PAPER_EDGE = 0.12  # least sharpness of a sheet's border: its slope per pixel over the contrast across it
+LARGEST_SHEET, OTHER_SHEET = 0.08, 0.02  # least areas, as parts of the frame, of the largest sheet and of others
 
 
-def _sheet_at(coarse: np.ndarray, slope: np.ndarray, level: float) -> tuple[np.ndarray, float, np.ndarray] | None:
-    """(convex outline, how sheet-like: border sharpness and convexity, the region's mask) of the largest region
-    brighter than `level`, if it can be a sheet."""
+def _sheets_at(coarse: np.ndarray, slope: np.ndarray, level: float) -> list[tuple[np.ndarray, float, np.ndarray]]:
+    """(convex outline, how sheet-like: border sharpness and convexity, the region's mask) of the regions brighter
+    than `level` that can be sheets, largest first; none unless the largest can."""
     bright = (coarse > level).astype(np.uint8)
-    frame_area = coarse.size
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
-    if count < 2:
-        return None
-    largest = 1 + int(np.argmax(stats[1:, AREA]))
-    if stats[largest, AREA] < 0.08 * frame_area:
-        return None
-    region = labels == largest
-    contrast = float(coarse[region].mean()) - float(coarse[~region].mean()) if (~region).any() else 0.0
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4, ltype=cv2.CV_16U)
+    if count < 2 or not (bright == 0).any():
+        return []
+    background = float(coarse[bright == 0].mean())
+    sheets = []
+    for label in 1 + np.argsort(-stats[1:, AREA]):
+        area = stats[label, AREA]
+        if area < (LARGEST_SHEET if not sheets else OTHER_SHEET) * coarse.size:
+            break
+        sheet = _sheet(coarse, slope, labels == label, background)
+        if sheet is None or sheet[1] <= PAPER_EDGE:
+            if not sheets:
+                return []
+            continue
+        sheets.append(sheet)
+    return sheets
+
+
+def _sheet(coarse: np.ndarray, slope: np.ndarray, region: np.ndarray, background: float):
+    contrast = float(coarse[region].mean()) - background
     if contrast < 30:
         return None
     contours = _grab_contours(cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE))
     outline = max(contours, key=cv2.contourArea)
     hull = cv2.convexHull(outline)
     hull_area = cv2.contourArea(hull)
-    if hull_area <= 0 or hull_area > 0.97 * frame_area or cv2.contourArea(outline) < 0.75 * hull_area:
+    if hull_area <= 0 or hull_area > 0.97 * coarse.size or cv2.contourArea(outline) < 0.75 * hull_area:
         return None
     points = outline.reshape(-1, 2)
     rows, cols = coarse.shape
     inner = points[(points[:, 0] > 2) & (points[:, 0] < cols - 3) & (points[:, 1] > 2) & (points[:, 1] < rows - 3)]
     if len(inner) < 0.1 * len(points) or len(inner) < 8:
         return None  # its border is the frame's border: it fills the view
-    sharpness = float(np.median(slope[inner[:, 1], inner[:, 0]])) / contrast
+    # Sharp all round, not just mostly: a region cut out of a sheet by a gradient of light has a sharp side or two
+    # (the sheet's own edges) and a soft one.
+    steep = slope[inner[:, 1], inner[:, 0]]
+    quarter = len(steep) // 4
+    sharpness = float(np.partition(steep, quarter)[quarter]) / contrast
     # A sheet is a convex quadrilateral: a region that also takes in a card or a keyboard beside it is less so.
     solidity = cv2.contourArea(outline) / hull_area
     corners = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
     return (corners if len(corners) == 4 else hull), sharpness * solidity**2, region
+
+
+def median(values: np.ndarray) -> float:
+    """The (upper) median, several times faster than np.median on the small arrays of a frame."""
+    values = np.asarray(values).ravel()
+    if len(values) == 0:
+        return 0.0
+    middle = len(values) // 2
+    return float(np.partition(values, middle)[middle])
 
 
 def _grab_contours(found):
@@ -197,14 +227,18 @@ def _grab_contours(found):
     return found[0] if len(found) == 2 else found[1]
 
 
-def paper_region(shape: tuple[int, int], paper: np.ndarray | None) -> np.ndarray:
-    """uint8 0/255 mask of where to read: inside the sheet, kept clear of its edge and the shadow along it."""
-    if paper is None:
+def paper_region(shape: tuple[int, int], sheets: list[np.ndarray]) -> np.ndarray:
+    """uint8 0/255 mask of where to read: inside the sheets, kept clear of their edges and the shadow along them;
+    the whole frame when there are none."""
+    if not sheets:
         return np.full(shape, 255, np.uint8)
     region = np.zeros(shape, np.uint8)
-    cv2.fillPoly(region, [paper], 255)
-    margin = max(2, round(0.012 * np.sqrt(cv2.contourArea(paper))))
-    return cv2.erode(region, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * margin + 1, 2 * margin + 1)))
+    for outline in sheets:
+        sheet = np.zeros(shape, np.uint8)
+        cv2.fillPoly(sheet, [outline], 255)
+        margin = max(2, round(0.012 * np.sqrt(cv2.contourArea(outline))))
+        region |= cv2.erode(sheet, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * margin + 1, 2 * margin + 1)))
+    return region
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -249,7 +283,7 @@ def bright_surfaces(paper: np.ndarray, region: np.ndarray) -> np.ndarray:
 
 INK_WEAK = 18  # least darkness of a faint part of a stroke (~7% darker than the paper), where the paper is clean
 INK_STRONG = 32  # least darkness a stroke must reach somewhere to count as ink at all (~12%)
-NOISE_WEAK, NOISE_STRONG = 4.0, 7.0  # the same two, in units of the local noise of the paper, where that is higher
+NOISE_WEAK, NOISE_STRONG = 4.0, 7.0
 
 
 def _grain_cells(ink: np.ndarray, region: np.ndarray):
@@ -260,12 +294,12 @@ def _grain_cells(ink: np.ndarray, region: np.ndarray):
     small = (max(1, cols // cell), max(1, rows // cell))
     values = ink.astype(np.float32)
     mean = cv2.blur(cv2.resize(values, small, interpolation=cv2.INTER_AREA), (3, 3))
-    square = cv2.blur(cv2.resize(values * values, small, interpolation=cv2.INTER_AREA), (3, 3))
+    square = cv2.blur(cv2.resize(cv2.multiply(values, values), small, interpolation=cv2.INTER_AREA), (3, 3))
     spread = cv2.sqrt(cv2.max(square - mean * mean, 0))
     inside = cv2.resize(region, small, interpolation=cv2.INTER_AREA) > 127
     if not inside.any():
         return mean, spread, 0.0, 0.0
-    return mean, spread, float(np.median(mean[inside])), float(np.median(spread[inside]))
+    return mean, spread, median(mean[inside]), median(spread[inside])
 
 
 def grain(ink: np.ndarray, region: np.ndarray) -> float:
@@ -284,11 +318,17 @@ def ink_levels(ink: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndar
     calm = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
     spread = cv2.max(cv2.erode(spread, calm), typical_spread)
     mean = cv2.max(cv2.erode(mean, calm), typical_mean)
-    weak = cv2.max(mean + NOISE_WEAK * spread, float(INK_WEAK))
-    strong = cv2.max(mean + NOISE_STRONG * spread, float(INK_STRONG))
+    weak = np.clip(mean + NOISE_WEAK * spread, INK_WEAK, 255).astype(np.uint8)
+    strong = np.clip(mean + NOISE_STRONG * spread, INK_STRONG, 255).astype(np.uint8)
     size = (ink.shape[1], ink.shape[0])
-    return (np.clip(cv2.resize(weak, size, interpolation=cv2.INTER_LINEAR), 0, 255).astype(np.uint8),
-            np.clip(cv2.resize(strong, size, interpolation=cv2.INTER_LINEAR), 0, 255).astype(np.uint8))
+    return cv2.resize(weak, size, interpolation=cv2.INTER_LINEAR), cv2.resize(strong, size, interpolation=cv2.INTER_LINEAR)
+
+
+def components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """(count, labels, stats) of the 8-connected components. 16-bit labels (a frame at the working resolution
+    holds far fewer than 65536 marks) make OpenCV's labelling with statistics several times faster."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
+    return count, labels, stats
 
 
 @dataclass(frozen=True)
@@ -297,7 +337,7 @@ class InkMask:
     faint: np.ndarray  # uint8 0/255: every mark above the faint level, ink or not (lines show best here)
     labels: np.ndarray  # the mask's components and their stats, as cv2.connectedComponentsWithStats gives them
     stats: np.ndarray
-    longest: int  # the longest side of any faint mark's box: no line can be longer
+    longest: int  # the longest side of any mark's box
 
 
 def threshold_ink(ink: np.ndarray, region: np.ndarray) -> InkMask:
@@ -305,19 +345,13 @@ def threshold_ink(ink: np.ndarray, region: np.ndarray) -> InkMask:
     somewhere, faint marks on their own are not."""
     weak_level, strong_level = ink_levels(ink, region)
     faint = cv2.bitwise_and(cv2.compare(ink, weak_level, cv2.CMP_GT), region)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(faint, connectivity=8)
-    longest = int(np.max(stats[1:, W:AREA], initial=0))
-    keep = np.zeros(count, bool)
-    keep[labels[ink > strong_level]] = True
-    keep[0] = False
-    if keep[1:].all():
-        return InkMask(faint, faint, labels, stats, longest)
-    mask = (keep.astype(np.uint8) * 255)[labels]
-    # Dropped components keep their numbers in `labels` but nothing else: no pixel in the mask, no size.
-    stats = stats.copy()
-    stats[~keep, W:] = 0
-    stats[0] = 0
-    return InkMask(mask, faint, labels, stats, longest)
+    count, marks = cv2.connectedComponents(faint, connectivity=8, ltype=cv2.CV_16U)
+    keep = np.zeros(count, np.uint8)
+    keep[marks[ink > strong_level]] = 255
+    keep[0] = 0
+    mask = keep[marks]
+    _, labels, stats = components(mask)
+    return InkMask(mask, faint, labels, stats, int(np.max(stats[1:, W:AREA], initial=0)))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -523,17 +557,17 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
         lines = find_lines(found.faint, digit_height, ink)
         mask, _ = remove_lines(mask, lines, ink)
         if len(lines):
-            _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+            _, labels, stats = components(mask)
             digit_height = estimate_digit_height(stats, region_height) or digit_height
 
     candidates = find_candidates(labels, stats, digit_height, region_height, region)
     return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height)
 
 
-def _region_height(paper: np.ndarray | None, shape: tuple[int, int]) -> int:
-    if paper is None:
+def _region_height(sheets: list[np.ndarray], shape: tuple[int, int]) -> int:
+    if not sheets:
         return shape[0]
-    return int(min(paper[:, 1].max() - paper[:, 1].min(), shape[0]))
+    return int(min(max(np.ptp(outline[:, 1]) for outline in sheets), shape[0]))
 
 
 def find_candidates(labels: np.ndarray, stats: np.ndarray, digit_height: float, region_height: int,

@@ -116,8 +116,7 @@ def sheet_on_desk(tilt_deg: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
 
 def test_paper_found_on_a_dark_desk():
     image, corners = sheet_on_desk()
-    paper = S.find_paper(image)
-    assert paper is not None
+    (paper,) = S.find_paper(image)
     found = np.zeros(image.shape, np.uint8)
     truth = np.zeros(image.shape, np.uint8)
     cv2.fillPoly(found, [paper], 1)
@@ -127,9 +126,17 @@ def test_paper_found_on_a_dark_desk():
 
 
 def test_no_paper_when_the_sheet_fills_the_frame_or_light_merely_varies():
-    assert S.find_paper(blank_page()) is None
+    assert S.find_paper(blank_page()) == []
     gradient = np.tile(np.linspace(120, 240, 640), (360, 1)).astype(np.uint8)
-    assert S.find_paper(gradient) is None
+    assert S.find_paper(gradient) == []
+
+
+def test_every_sheet_in_view_is_read(mnist):
+    image, _ = sheet_on_desk(tilt_deg=0)
+    cv2.rectangle(image, (560, 40), (630, 120), 215, -1)  # a sticky note beside the page
+    assert len(S.find_paper(image)) == 2
+    note = write(image, mnist_glyph(mnist, 0, 40), 580, 60)
+    assert each_found([note], input_boxes(S.segment(image)))
 
 
 def test_nothing_is_read_off_the_sheet(mnist):
