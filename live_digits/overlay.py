@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from live_digits.results import Box, Result
-from live_digits.segment import to_gray
+from live_digits.segment import to_uint8
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 SURE = (60, 200, 60)  # BGR: a digit read with high confidence
@@ -22,19 +22,8 @@ SURE_LEVEL = 0.9
 
 def as_bgr(image: np.ndarray) -> np.ndarray:
     """A drawable uint8 BGR copy of any image the recognizer accepts (gray, 16-bit, with alpha, ...)."""
-    image = np.asarray(image)
-    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
-        return image.copy()
-    if image.ndim == 3 and image.shape[2] in (3, 4) and image.dtype != np.uint8:
-        # Colour kept where it can be: scale to 8 bits the way the recognizer does, channel by channel.
-        top = 1.0 if np.issubdtype(image.dtype, np.floating) and float(image.max(initial=0)) <= 1 else max(255.0, float(image.max(initial=0)))
-        image = np.clip(image.astype(np.float32) * (255.0 / top), 0, 255).astype(np.uint8)
-    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 4:
-        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-        return (image[:, :, :3] * alpha + 255.0 * (1 - alpha)).astype(np.uint8)
-    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
-        return image.copy()
-    return cv2.cvtColor(to_gray(image), cv2.COLOR_GRAY2BGR)
+    picture = to_uint8(image)
+    return cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR) if picture.ndim == 2 else picture.copy()
 
 
 def font_scale_for(height_px: float) -> float:
@@ -88,6 +77,12 @@ def draw_result(frame: np.ndarray, result: Result, show_confidence: bool = True,
     """Draw `result` on `frame` (BGR uint8, in place) and return it. `scale` maps the result's boxes onto the frame
     when it was resized for display."""
     base = frame_text_height(frame)
+    # Numbers first, under their digits: where lines are close, a number's label reaches the next line's digits,
+    # whose own labels are then drawn over it.
+    for number in result.numbers:
+        box = _scaled(number.box, scale)
+        height = float(np.clip(0.35 * box[3], base, 1.5 * base))
+        draw_label(frame, number.text, (box[0], box[1] + box[3] + 2), NUMBER, height, above=False)
     boxes = [_scaled(d.box, scale) for d in result.digits]
     heights = [float(np.clip(0.3 * b[3], 0.7 * base, 1.2 * base)) for b in boxes]
     anchors = [(b[0], b[1] - 1) for b in boxes]
@@ -103,10 +98,6 @@ def draw_result(frame: np.ndarray, result: Result, show_confidence: bool = True,
             if not any(_overlap(rect, other) for j, other in enumerate(short) if j != i):
                 text = full
         draw_label(frame, text, anchors[i], color, heights[i])
-    for number in result.numbers:
-        box = _scaled(number.box, scale)
-        height = float(np.clip(0.45 * box[3], base, 2.0 * base))
-        draw_label(frame, number.text, (box[0], box[1] + box[3] + 2), NUMBER, height, above=False)
     return frame
 
 
