@@ -13,7 +13,7 @@ import numpy as np
 
 from live_digits.classify import NOT_A_DIGIT, Classifier
 from live_digits.normalize import crops_to_mnist
-from live_digits.reading import read
+from live_digits.reading import read, without_words
 from live_digits.results import Detection, Digit, Result
 from live_digits.segment import WORK_SIDE, Candidate, segment
 
@@ -53,17 +53,25 @@ class Recognizer:
         return [Detection(found.to_input(box), p) for box, p in choose_cuts(found.candidates, boxes, probs)]
 
     def read(self, detections: list[Detection]) -> Result:
-        """Keep the confident digits and read them into numbers, in reading order."""
-        return read(self.digits(detections))
+        """Keep the confident digits, drop those that are letters of a word, and read the rest into numbers, in
+        reading order."""
+        digits, others = self.sort(detections)
+        return read(without_words(digits, others))
 
     def digits(self, detections: list[Detection]) -> list[Digit]:
-        kept = []
+        return self.sort(detections)[0]
+
+    def sort(self, detections: list[Detection]) -> tuple[list[Digit], list[Detection]]:
+        """(the confident digits, the rest: marks that are no digit or not surely one)."""
+        digits, others = [], []
         for detection in detections:
             probs = np.asarray(detection.probs)
             best = int(np.argmax(probs))
             if best != NOT_A_DIGIT and probs[best] >= self.confidence:
-                kept.append(Digit(best, float(probs[best]), detection.box))
-        return kept
+                digits.append(Digit(best, float(probs[best]), detection.box))
+            else:
+                others.append(detection)
+        return digits, others
 
     def recognize(self, image: np.ndarray) -> Result:
         return self.read(self.detect(image))
