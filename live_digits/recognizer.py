@@ -95,15 +95,20 @@ def digit_score(probs: np.ndarray) -> float:
     return 0.0 if best == NOT_A_DIGIT else float(probs[best])
 
 
+SURE_PIECES = 0.5  # a blob shaped like several digits is cut when each piece reads as a digit at least this surely
+
+
 def choose_cuts(candidates: list[Candidate], boxes: np.ndarray, probs: np.ndarray) -> list[tuple[tuple, np.ndarray]]:
-    """(box, probs) per digit: a wide candidate is cut into its pieces when every piece reads as a digit more surely
-    than the whole does, else it stays whole. `boxes` and `probs` are in `crop_list`'s order."""
+    """(box, probs) per digit: a candidate that may hold touching digits is cut into its pieces when every piece
+    reads as a digit more surely than the whole does (or surely enough, when its shape already says "several"),
+    else it stays whole. `boxes` and `probs` are in `crop_list`'s order."""
     chosen = []
     next_piece = len(candidates)
     for i, candidate in enumerate(candidates):
         pieces = range(next_piece, next_piece + len(candidate.pieces))
         next_piece += len(candidate.pieces)
-        if pieces and min(digit_score(probs[j]) for j in pieces) > digit_score(probs[i]):
+        weakest = min((digit_score(probs[j]) for j in pieces), default=0.0)
+        if pieces and (weakest > digit_score(probs[i]) or (candidate.several and weakest >= SURE_PIECES)):
             chosen.extend((tuple(int(v) for v in boxes[j]), probs[j]) for j in pieces)
         else:
             chosen.append((tuple(int(v) for v in boxes[i]), probs[i]))

@@ -24,12 +24,13 @@ X, Y, W, H, AREA = cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_
 
 @dataclass(frozen=True)
 class Candidate:
-    """Something that may be a digit, in working pixels: the pixels labelled `label` inside `box`. A blob wide
-    enough to hold touching digits also says where it would be cut (`pieces`); the classifier decides."""
+    """Something that may be a digit, in working pixels: the pixels labelled `label` inside `box`. A blob wide or
+    tall enough to hold touching digits also says where it would be cut (`pieces`); the classifier decides."""
 
     box: Box
     label: int
     pieces: tuple[Box, ...] = ()
+    several: bool = False  # so wide or tall for the digits around that it most likely holds several
 
 
 @dataclass(frozen=True)
@@ -213,13 +214,17 @@ def _sheet(coarse: np.ndarray, slope: np.ndarray, region: np.ndarray, background
     return (corners if len(corners) == 4 else hull), sharpness * solidity**2, region
 
 
-def median(values: np.ndarray) -> float:
-    """The (upper) median, several times faster than np.median on the small arrays of a frame."""
+def quantile(values: np.ndarray, q: float) -> float:
+    """A quantile without interpolation, several times faster than np.quantile on the small arrays of a frame."""
     values = np.asarray(values).ravel()
     if len(values) == 0:
         return 0.0
-    middle = len(values) // 2
-    return float(np.partition(values, middle)[middle])
+    k = min(len(values) - 1, int(q * len(values)))
+    return float(np.partition(values, k)[k])
+
+
+def median(values: np.ndarray) -> float:
+    return quantile(values, 0.5)
 
 
 def _grab_contours(found):
@@ -299,11 +304,15 @@ def _grain_cells(ink: np.ndarray, region: np.ndarray):
     inside = cv2.resize(region, small, interpolation=cv2.INTER_AREA) > 127
     if not inside.any():
         return mean, spread, 0.0, 0.0
-    return mean, spread, median(mean[inside]), median(spread[inside])
+    return mean, spread, quantile(mean[inside], CALM_QUANTILE), quantile(spread[inside], CALM_QUANTILE)
+
+
+CALM_QUANTILE = 0.35  # the calmest fifth of the region: bare paper, even beside a grainy desk, yet not a few
+#                      windows flattened by saturation or JPEG
 
 
 def grain(ink: np.ndarray, region: np.ndarray) -> float:
-    """The typical spread of the paper's darkness from pixel to pixel: sensor noise, JPEG grain, paper texture."""
+    """The spread of the bare paper's darkness from pixel to pixel: sensor noise, JPEG grain, paper texture."""
     return _grain_cells(ink, region)[3]
 
 
@@ -626,7 +635,8 @@ def looks_like_digit(box: Box, ink_area: int, digit_height: float) -> bool:
 
 
 def _with_cuts(found: list[Candidate], labels: np.ndarray, digit_height: float) -> list[Candidate]:
-    """Give the candidates wide enough to hold two or more touching digits the cuts that would part them."""
+    """Give the candidates that may hold two or more touching digits the cuts that would part them: side by side
+    when wide for the digits around, one above the other when tall (digits of two close lines, touching)."""
     if not found:
         return found
     narrow = [c.box[2] for c in found if c.box[2] <= c.box[3] and c.box[3] >= 0.7 * digit_height]
@@ -635,29 +645,41 @@ def _with_cuts(found: list[Candidate], labels: np.ndarray, digit_height: float) 
     for candidate in found:
         x, y, w, h = candidate.box
         width = typical_width if typical_width > 0 else 0.7 * h
-        parts = min(4, int(round(w / max(width, 1.0))))
-        if parts >= 2 and w > 0.9 * h:
-            pieces = split_blob(labels, candidate.box, candidate.label, parts)
-            if len(pieces) >= 2:
-                candidate = Candidate(candidate.box, candidate.label, tuple(pieces))
+        across = min(4, int(round(w / max(width, 1.0))))
+        down = min(3, int(round(h / digit_height))) if digit_height > 0 else 1
+        if across >= 2 and w > 0.9 * h:
+            pieces = split_blob(labels, candidate.box, candidate.label, across, columns=True)
+            several = w >= 1.3 * h
+        elif down >= 2 and h >= 1.6 * digit_height:
+            pieces = split_blob(labels, candidate.box, candidate.label, down, columns=False)
+            several = True
+        else:
+            pieces, several = [], False
+        if len(pieces) >= 2:
+            candidate = Candidate(candidate.box, candidate.label, tuple(pieces), several)
         result.append(candidate)
     return result
 
 
-def split_blob(labels: np.ndarray, box: Box, label: int, parts: int) -> list[Box]:
-    """Cut a blob of `parts` touching digits at the columns of least ink; each piece's box tight around its ink."""
+def split_blob(labels: np.ndarray, box: Box, label: int, parts: int, columns: bool = True) -> list[Box]:
+    """Cut a blob of `parts` touching digits where it has least ink: between columns (digits side by side) or rows
+    (one above the other). Each piece's box is tight around its ink."""
     x, y, w, h = box
     own = labels[y : y + h, x : x + w] == label
-    cuts = [0, *split_points(own.sum(axis=0), parts), w]
+    if not columns:
+        own = own.T
+    length = own.shape[1]
+    cuts = [0, *split_points(own.sum(axis=0), parts), length]
     pieces = []
-    for left, right in zip(cuts[:-1], cuts[1:]):
-        if right <= left:
+    for start, stop in zip(cuts[:-1], cuts[1:]):
+        if stop <= start:
             continue
-        rows = np.flatnonzero(own[:, left:right].any(axis=1))
-        cols = np.flatnonzero(own[:, left:right].any(axis=0))
-        if len(rows) == 0:
+        across = np.flatnonzero(own[:, start:stop].any(axis=1))
+        along = np.flatnonzero(own[:, start:stop].any(axis=0))
+        if len(across) == 0:
             continue
-        pieces.append((x + left + int(cols[0]), y + int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)))
+        a0, a1, b0, b1 = start + int(along[0]), start + int(along[-1]) + 1, int(across[0]), int(across[-1]) + 1
+        pieces.append((x + a0, y + b0, a1 - a0, b1 - b0) if columns else (x + b0, y + a0, b1 - b0, a1 - a0))
     return pieces
 
 

@@ -277,3 +277,15 @@ def test_blank_and_uniform_frames_give_nothing():
     assert S.segment(blank_page()).candidates == []
     assert S.segment(np.zeros((90, 160, 3), np.uint8)).candidates == []
     assert S.segment(np.full((1, 1), 255, np.uint8)).candidates == []
+
+
+def test_digits_of_two_close_lines_touching_get_cuts(mnist):
+    page = blank_page()
+    others = [write(page, mnist_glyph(mnist, i, 40), 40 + 50 * i, 40) for i in range(4)]  # to know digit height
+    top = write(page, mnist_glyph(mnist, 3, 40), 300, 120)  # a 0...
+    bottom = write(page, mnist_glyph(mnist, 1, 40), 298, 158)  # ...with a 2 right under it, touching
+    found = S.segment(page)
+    (stacked,) = [c for c in found.candidates if found.to_input(c.box)[3] > 60]
+    assert stacked.several
+    assert each_found([top, bottom], [found.to_input(p) for p in stacked.pieces], min_iou=0.5)
+    assert each_found(others, input_boxes(found))
