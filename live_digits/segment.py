@@ -289,6 +289,7 @@ def bright_surfaces(paper: np.ndarray, region: np.ndarray) -> np.ndarray:
 INK_WEAK = 18  # least darkness of a faint part of a stroke (~7% darker than the paper), where the paper is clean
 INK_STRONG = 32  # least darkness a stroke must reach somewhere to count as ink at all (~12%)
 NOISE_WEAK, NOISE_STRONG = 4.0, 7.0
+STRONG_PART = 0.15  # the least part of a mark's pixels that must be surely ink for the mark to be ink
 
 
 def _grain_cells(ink: np.ndarray, region: np.ndarray):
@@ -355,8 +356,10 @@ def threshold_ink(ink: np.ndarray, region: np.ndarray) -> InkMask:
     weak_level, strong_level = ink_levels(ink, region)
     faint = cv2.bitwise_and(cv2.compare(ink, weak_level, cv2.CMP_GT), region)
     count, marks = cv2.connectedComponents(faint, connectivity=8, ltype=cv2.CV_16U)
-    keep = np.zeros(count, np.uint8)
-    keep[marks[ink > strong_level]] = 255
+    # A stroke is dark over a fair part of its length; a faint printed grid only where two of its lines cross.
+    strong = np.bincount(marks[ink > strong_level], minlength=count)
+    area = np.bincount(marks.ravel(), minlength=count)
+    keep = np.where(strong >= np.maximum(STRONG_PART * area, 1), 255, 0).astype(np.uint8)
     keep[0] = 0
     mask = keep[marks]
     _, labels, stats = components(mask)
