@@ -38,7 +38,7 @@ class Segmentation:
     """What `segment` found, at the working resolution (`scale` working pixels per input pixel)."""
 
     candidates: list[Candidate]
-    labels: np.ndarray  # int32 label image of the ink, strokes of one digit under one label
+    labels: np.ndarray  # uint16 label image of the ink, the strokes of one digit under one label
     ink: np.ndarray  # uint8 darkness of the ink against the local paper: 0 = paper, 255 = black
     mask: np.ndarray  # uint8 0/255 ink mask after removing lines
     scale: float
@@ -308,13 +308,8 @@ def _grain_cells(ink: np.ndarray, region: np.ndarray):
     return mean, spread, quantile(mean[inside], CALM_QUANTILE), quantile(spread[inside], CALM_QUANTILE)
 
 
-CALM_QUANTILE = 0.35  # the calmest fifth of the region: bare paper, even beside a grainy desk, yet not a few
-#                      windows flattened by saturation or JPEG
-
-
-def grain(ink: np.ndarray, region: np.ndarray) -> float:
-    """The spread of the bare paper's darkness from pixel to pixel: sensor noise, JPEG grain, paper texture."""
-    return _grain_cells(ink, region)[3]
+CALM_QUANTILE = 0.35  # the calmer third of the region: bare paper, even beside a grainy desk, yet not the few
+#                       windows flattened by saturation or JPEG
 
 
 def ink_levels(ink: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -548,7 +543,11 @@ def split_points(column_ink: np.ndarray, parts: int) -> list[int]:
 
 
 def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
-    """Candidate digits in `image` (any dtype/channels), with the ink and masks they were cut from."""
+    """Candidate digits in `image` (any dtype/channels), with the ink and masks they were cut from.
+
+    At the working resolution: find the sheets (else read the whole frame), measure each pixel's darkness against
+    its paper, threshold it by hysteresis above the frame's grain, remove ruled and grid lines, then take the
+    components, join the strokes of one digit and give blobs of touching digits their cuts."""
     picture = to_uint8(image)
     scale = working_scale(picture.shape, work_side)
     work = resize_to_work(picture, scale)
