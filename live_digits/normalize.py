@@ -15,8 +15,9 @@ MNIST_SIZE = 28
 MNIST_BOX = 20  # the digit's long side inside the 28x28 image
 MNIST_CENTRE = 14.0  # where MNIST's centres of mass lie (mean over its test set, in pixel indices)
 
-# Strokes are measured and adjusted with the digit's long side at WORK_BOX pixels, twice MNIST's box, where MNIST's
-# strokes (the part brighter than half) are about 3.6 px wide.
+# MNIST's strokes (the part brighter than half) are about 3.6 px wide when its digits' long side is WORK_BOX pixels
+# (twice its box). A crop's strokes are measured and matched to that at the crop's own resolution, then it is
+# shrunk to WORK_BOX and on to MNIST_BOX: two steps of averaging keep its edges soft like MNIST's.
 WORK_BOX = 2 * MNIST_BOX
 MNIST_STROKE = 3.6
 EDGE_LOW, EDGE_HIGH = 0.15, 0.75  # ink levels (1 = the stroke's core) mapped to black and to white
