@@ -1,6 +1,7 @@
 """Synthetic webcam frames of a sheet of paper with handwritten digits, with exact ground truth.
 
-The digits are MNIST *test* digits (never training digits: the scenes measure the recognizer) re-drawn as pen,
+The digits are MNIST *test* digits by default (never training digits: the scenes measure the recognizer); training
+draws from its own pool (a `DigitPool` of training digits, see scene_crops.py). They are re-drawn as pen,
 pencil or marker strokes on a textured sheet that is held in front of a background, seen in perspective, lit
 unevenly and passed through a webcam's blur, noise and JPEG. Each digit's ink is also written into a label map
 that is warped with nearest-neighbour along with the sheet, so every truth box is the box of that digit's ink
@@ -285,11 +286,27 @@ def _jitter_colour(rng: np.random.Generator, bgr, amount: float) -> tuple[float,
 # Handwriting: MNIST digits re-drawn as strokes of a chosen pen
 
 
+@dataclass(frozen=True, eq=False)
+class DigitPool:
+    """The handwriting a scene draws from: MNIST-format digit images, and for each digit the indices of its images."""
+
+    images: np.ndarray  # (N, 28, 28) uint8, white on black
+    by_label: tuple[np.ndarray, ...]  # ten index arrays, one per digit
+
+    @classmethod
+    def of(cls, images: np.ndarray, labels: np.ndarray) -> DigitPool:
+        by_label = tuple(np.flatnonzero(labels == d) for d in range(10))
+        missing = [d for d in range(10) if len(by_label[d]) == 0]
+        if missing:
+            raise ValueError(f"a digit pool needs every digit; it has no {missing}")
+        return cls(images, by_label)
+
+
 @lru_cache(maxsize=1)
-def _test_digits() -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
-    """MNIST test images, and for each label the indices of its samples."""
+def test_digit_pool() -> DigitPool:
+    """MNIST's test digits: the default pool, for evaluation and samples."""
     _, (x_test, y_test) = load_mnist()
-    return x_test, tuple(np.flatnonzero(y_test == d) for d in range(10))
+    return DigitPool.of(x_test, y_test)
 
 
 def _zhang_suen_tables() -> np.ndarray:
@@ -373,9 +390,8 @@ class _Written:
         return np.array([[self.x, self.y], [self.x + w, self.y], [self.x + w, self.y + h], [self.x, self.y + h]], float)
 
 
-def _write_digit(rng: np.random.Generator, look: Look, digit: int, height: float, width: float) -> np.ndarray:
-    images, by_label = _test_digits()
-    glyph = images[int(rng.choice(by_label[digit]))]
+def _write_digit(rng: np.random.Generator, look: Look, pool: DigitPool, digit: int, height: float, width: float) -> np.ndarray:
+    glyph = pool.images[int(rng.choice(pool.by_label[digit]))]
     shape = glyph_shape(glyph, height, angle_deg=rng.normal(0, 4), slant=rng.normal(0.05, 0.12))
     coverage = pen_stroke(shape, width)
     # Pens put down uneven ink: pressure varies along the stroke, pencil is grainy.
@@ -439,7 +455,7 @@ class _Rules:
     margin_x: float | None  # red margin line of ruled paper
 
 
-def _make_sheet(rng: np.random.Generator, look: Look, size: tuple[int, int], writes: bool) -> _Sheet:
+def _make_sheet(rng: np.random.Generator, look: Look, pool: DigitPool, size: tuple[int, int], writes: bool) -> _Sheet:
     scale = _u(rng, 0.85, 1.2)
     height = look.sheet_height / scale
     width = height * look.sheet_aspect
@@ -453,8 +469,8 @@ def _make_sheet(rng: np.random.Generator, look: Look, size: tuple[int, int], wri
     rules = _draw_rules(rng, look.paper, digit_height, width, height)
     image = _paper(rng, look, rules, width, height)
     if rng.random() < 0.2:
-        _show_through(rng, image, digit_height, look.stroke_px / scale)
-    written = _layout(rng, look, rules, digit_height, width, height, scale, size) if writes else []
+        _show_through(rng, image, pool, digit_height, look.stroke_px / scale)
+    written = _layout(rng, look, pool, rules, digit_height, width, height, scale, size) if writes else []
     labels = np.zeros((height, width), np.uint16)
     ink = 1.0 - np.array(look.ink_bgr, np.float32)
     for x, y, coverage in _marks(rng, look, written, digit_height, look.stroke_px / scale, (width, height)):
@@ -518,6 +534,7 @@ def _paper(rng: np.random.Generator, look: Look, rules: _Rules, width: int, heig
 def _layout(
     rng: np.random.Generator,
     look: Look,
+    pool: DigitPool,
     rules: _Rules,
     digit_height: float,
     width: int,
@@ -564,7 +581,7 @@ def _layout(
             size_of_number = _u(rng, 0.88, 1.12)  # some numbers are written bigger than others
             for d in digits:
                 h = digit_height * size_of_number * _u(rng, 0.9, 1.1)
-                coverage = _write_digit(rng, look, int(d), h, stroke)
+                coverage = _write_digit(rng, look, pool, int(d), h, stroke)
                 ch, cw = coverage.shape
                 if cursor + cw > right:
                     break
@@ -684,9 +701,9 @@ def _hits_any(boxes: np.ndarray, box: tuple[float, float, float, float], clearan
     return bool(np.any((boxes[:, 0] - clearance < x1) & (x0 < boxes[:, 2] + clearance) & (boxes[:, 1] - clearance < y1) & (y0 < boxes[:, 3] + clearance)))
 
 
-def _show_through(rng: np.random.Generator, image: np.ndarray, digit_height: float, stroke: float) -> None:
+def _show_through(rng: np.random.Generator, image: np.ndarray, pool: DigitPool, digit_height: float, stroke: float) -> None:
     """Writing on the back of thin paper shows through faintly, mirrored: marks that are not there to read."""
-    images, _ = _test_digits()
+    images = pool.images
     height, width = image.shape[:2]
     for _ in range(int(rng.integers(3, 10))):
         glyph = images[int(rng.integers(0, len(images)))][:, ::-1]
@@ -1105,9 +1122,11 @@ def scene_random(seed: int, kind: str | None) -> tuple[np.random.Generator, str]
     return np.random.default_rng([int(seed), SCENE_KINDS.index(kind)]), kind
 
 
-def _set_stage(rng: np.random.Generator, kind: str, size: tuple[int, int], margin_extra: float = 0.0) -> _Stage:
+def _set_stage(rng: np.random.Generator, kind: str, size: tuple[int, int], pool: DigitPool | None,
+               margin_extra: float = 0.0) -> _Stage:
     look = draw_look(rng, kind, size)
-    sheet = None if look.paper is None else _make_sheet(rng, look, size, writes=kind != "blank_paper")
+    pool = pool or test_digit_pool()
+    sheet = None if look.paper is None else _make_sheet(rng, look, pool, size, writes=kind != "blank_paper")
     background = _background(rng, look, size)
     margin = 4 + margin_extra + (look.curl * look.sheet_height if sheet is not None else 0)
     pose = None if sheet is None else _place(rng, look, sheet, size, margin)
@@ -1130,10 +1149,12 @@ def _shoot(rng: np.random.Generator, stage: _Stage, pose: np.ndarray | None, siz
     return _camera(rng, look, image, compress=compress), digits, numbers
 
 
-def render_scene(seed: int, kind: str | None = None, size: tuple[int, int] = DEFAULT_SIZE) -> Scene:
-    """One webcam still of a sheet with handwritten digits (none for blank_paper and no_paper), with its truth."""
+def render_scene(seed: int, kind: str | None = None, size: tuple[int, int] = DEFAULT_SIZE,
+                 pool: DigitPool | None = None) -> Scene:
+    """One webcam still of a sheet with handwritten digits (none for blank_paper and no_paper), with its truth.
+    The digits come from `pool`; None: MNIST's test digits."""
     rng, kind = scene_random(seed, kind)
-    stage = _set_stage(rng, kind, size)
+    stage = _set_stage(rng, kind, size, pool)
     image, digits, numbers = _shoot(rng, stage, stage.pose, size, thumb_rng=rng)
     return Scene(image=image, digits=digits, numbers=numbers, kind=stage.look.kind)
 
@@ -1173,11 +1194,13 @@ def render_video(
     frames: int = 90,
     fps: float = 30,
     size: tuple[int, int] = DEFAULT_SIZE,
+    pool: DigitPool | None = None,
 ) -> list[FrameTruth]:
-    """Writes an mp4 of a sheet held by hand in front of a still camera; returns each frame's truth."""
+    """Writes an mp4 of a sheet held by hand in front of a still camera; returns each frame's truth.
+    The digits come from `pool`; None: MNIST's test digits."""
     rng, kind = scene_random(seed, kind)
     k = size[1] / REFERENCE_HEIGHT
-    stage = _set_stage(rng, kind, size, margin_extra=45 * k)
+    stage = _set_stage(rng, kind, size, pool, margin_extra=45 * k)
     motion = _hand_motion(rng, frames, fps, k)
     shutter = _u(rng, 0.3, 0.8)  # fraction of a frame interval the shutter is open: how much motion blurs
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
