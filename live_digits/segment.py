@@ -345,9 +345,16 @@ class InkMask:
     longest: int  # the longest side of any mark's box
 
 
+# Typical spread of the darkness over bare paper above which the frame is ruled by sensor noise (a dim room): there
+# each pixel is judged with its neighbours, which averages the noise down far more than a stroke's own darkness.
+GRAINY = 9.0
+
+
 def threshold_ink(ink: np.ndarray, region: np.ndarray) -> InkMask:
     """The ink inside the region, by hysteresis: the faint parts of a stroke are kept when the stroke is dark
     somewhere, faint marks on their own are not."""
+    if _grain_cells(ink, region)[3] >= GRAINY:
+        ink = cv2.GaussianBlur(ink, (3, 3), 0)
     weak_level, strong_level = ink_levels(ink, region)
     faint = cv2.bitwise_and(cv2.compare(ink, weak_level, cv2.CMP_GT), region)
     count, marks = cv2.connectedComponents(faint, connectivity=8, ltype=cv2.CV_16U)
