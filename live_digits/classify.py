@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -25,22 +27,26 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
-def import_keras():
-    """Import TensorFlow and Keras with the C++ start-up notes silenced.
-
-    TensorFlow 2.21 prints them through absl before any log level applies, so stderr is muted during the import;
-    an import error still surfaces as an exception.
-    """
-    quiet_tensorflow()
+@contextmanager
+def muted_stderr():
+    """TensorFlow and LiteRT print start-up notes from C++ (CUDA, oneDNN, "Created XNNPACK delegate") that no
+    log level reaches; they would spoil the one-line errors. Errors still surface as exceptions."""
+    sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            import keras
-            import tensorflow as tf
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def import_keras():
+    quiet_tensorflow()
+    with muted_stderr():
+        import keras
+        import tensorflow as tf
     return tf, keras
 
 
@@ -70,7 +76,9 @@ class Classifier:
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            with muted_stderr():
+                self._interpreter = Interpreter(model_path=str(path), num_threads=threads)
+                self._interpreter.allocate_tensors()
         except Exception as e:
             raise UserError(f"model {path} is not a valid LiteRT model ({_first_line(e)})") from None
         self._input = self._interpreter.get_input_details()[0]
@@ -104,7 +112,8 @@ class Classifier:
             return np.asarray(self._keras(batch, training=False), dtype=np.float32)
         if self._batch != len(batch):  # resizing costs a re-allocation: only when the count changes
             self._interpreter.resize_tensor_input(self._input["index"], batch.shape)
-            self._interpreter.allocate_tensors()
+            with muted_stderr():
+                self._interpreter.allocate_tensors()
             self._batch = len(batch)
         self._interpreter.set_tensor(self._input["index"], batch)
         self._interpreter.invoke()
