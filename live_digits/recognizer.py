@@ -15,7 +15,7 @@ from live_digits.classify import NOT_A_DIGIT, Classifier
 from live_digits.normalize import crops_to_mnist
 from live_digits.reading import read, without_words
 from live_digits.results import Detection, Digit, Result
-from live_digits.segment import WORK_SIDE, Candidate, segment
+from live_digits.segment import WORK_SIDE, Candidate, segment, tighten_box, to_uint8
 
 # Photos are segmented at the live working resolution too: measured on the scenes, a finer look adds more grain,
 # line crumbs and false digits than it recovers small ones.
@@ -50,7 +50,8 @@ class Recognizer:
         self.last_timings = {"segment": cut - start, "normalize": normalized - cut, "classify": done - normalized}
         self.last_mask = found.mask
         self.last_segmentation = found
-        return [Detection(found.to_input(box), p) for box, p in choose_cuts(found.candidates, boxes, probs)]
+        picture = to_uint8(image)
+        return [Detection(tighten_box(picture, found.to_input(box)), p) for box, p in choose_cuts(found.candidates, boxes, probs)]
 
     def read(self, detections: list[Detection]) -> Result:
         """Keep the confident digits, drop those that are letters of a word, and read the rest into numbers, in
