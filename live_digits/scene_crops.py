@@ -27,7 +27,7 @@ from live_digits.normalize import crops_to_mnist
 from live_digits.recognizer import crop_list
 from live_digits.results import Box
 from live_digits.scenes import FIRST_EVALUATION_SEED, DigitPool, TruthDigit, render_scene
-from live_digits.segment import segment
+from live_digits.segment import segment, tighten_box, to_uint8
 
 # Tuning uses seeds below FIRST_EVALUATION_SEED (10,000) and evaluation a few thousand from it: training keeps
 # well clear, and its validation scenes are apart from its training scenes.
@@ -52,11 +52,13 @@ def candidate_crops(image: np.ndarray) -> tuple[list[Box], np.ndarray]:
     """Every crop the Recognizer classifies for `image`, in its order: (boxes in the image's pixels, crops).
 
     The same steps as `Recognizer.detect` up to the classifier: each candidate whole, then the pieces it may be
-    cut into."""
+    cut into; each box as the Recognizer reports it (tightened in the input's pixels), since that is what
+    evaluation matches against the truth."""
     found = segment(image)
     boxes, ids = crop_list(found.candidates)
     crops = crops_to_mnist(found.ink, boxes, found.labels, ids)
-    return [found.to_input(tuple(int(v) for v in box)) for box in boxes], crops
+    picture = to_uint8(image)
+    return [tighten_box(picture, found.to_input(tuple(int(v) for v in box))) for box in boxes], crops
 
 
 def label_by_truth(boxes: list[Box], truth: list[TruthDigit]) -> np.ndarray:
@@ -73,10 +75,10 @@ def label_by_truth(boxes: list[Box], truth: list[TruthDigit]) -> np.ndarray:
     return labels
 
 
-def crops_of_scene(seed: int, pool: DigitPool) -> LabelledCrops:
-    """The labelled crops of the scene rendered from `seed` with `pool`'s handwriting (any kind, at the
-    default webcam size)."""
-    scene = render_scene(seed, pool=pool)
+def crops_of_scene(seed: int, pool: DigitPool, kind: str | None = None) -> LabelledCrops:
+    """The labelled crops of the scene rendered from `seed` with `pool`'s handwriting, at the default webcam size
+    (`kind`: None lets the seed pick one, as training does)."""
+    scene = render_scene(seed, kind, pool=pool)
     boxes, crops = candidate_crops(scene.image)
     return LabelledCrops(crops, label_by_truth(boxes, scene.digits))
 

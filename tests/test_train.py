@@ -1,6 +1,7 @@
 """The quick training path, end to end, into a temporary folder."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from live_digits.cli import main
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("quick")
-    assert main(["train", "--quick", "--out", str(out)]) == 0
+    assert main(["train", "--quick", "--scenes", "2", "--out", str(out)]) == 0
     return out
 
 
@@ -27,6 +28,35 @@ def test_quick_training_writes_model_export_metrics_and_plots(quick_run):
     assert len(metrics["test"]["confusion_matrix"]) == 10
     # A few hundred steps already learn far more than chance.
     assert metrics["test_accuracy"] > 0.8
+    assert 0 <= metrics["european_1_7_accuracy"] <= 1
+
+
+def test_scene_crops_join_training_and_are_counted_per_class(quick_run):
+    metrics = json.loads((quick_run / "metrics.json").read_text())
+    scene_crops = metrics["scene_crops"]
+    assert scene_crops["scenes"] == {"train": 2, "validation": 1}
+    assert set(scene_crops["train"]) == {*map(str, range(10)), "not_a_digit"}
+    assert sum(scene_crops["train"].values()) > 0 and sum(scene_crops["validation"].values()) > 0
+    assert metrics["recipe"]["scenes"] == 2
+    assert 0 <= metrics["scene_crop_validation_accuracy"] <= 1
+
+
+def test_training_scenes_are_written_with_training_digits_only(mnist):
+    from live_digits.train import QUICK, make_splits
+
+    (x_train, _), (x_test, _) = mnist
+    splits = make_splits(replace(QUICK, scenes=1), seed=7, quick=True, progress=False)
+    test_images = {image.tobytes() for image in x_test}
+    train_images = {image.tobytes() for image in splits.train_pool.images}
+    val_images = {image.tobytes() for image in splits.val_pool.images}
+    assert not train_images & test_images and not val_images & test_images
+    assert not train_images & val_images
+    # The pools are the splits' own MNIST digits (European variants aside, which are new images).
+    mnist_train = {image.tobytes() for image in x_train}
+    assert len(train_images & mnist_train) > 0.9 * len(train_images)
+    assert train_images <= {image.tobytes() for image in splits.train.x}
+    assert val_images <= {image.tobytes() for image in splits.val.x}
+    assert len(splits.scene_train.labels) > 0 and len(splits.scene_val.labels) > 0
 
 
 def test_quick_model_loads_through_both_backends(quick_run, mnist):
@@ -35,6 +65,11 @@ def test_quick_model_loads_through_both_backends(quick_run, mnist):
     slow = Classifier(quick_run / "live_digits.keras", prefer_tflite=False).predict(x_test[:64])
     assert fast.shape == slow.shape == (64, 11)
     np.testing.assert_allclose(fast, slow, atol=1e-4)
+
+
+def test_negative_scene_count_is_a_user_error(tmp_path, capsys):
+    assert main(["train", "--quick", "--scenes", "-1", "--out", str(tmp_path)]) == 1
+    assert "--scenes" in capsys.readouterr().err
 
 
 def test_resume_without_checkpoint_is_a_user_error(tmp_path, capsys):
