@@ -100,18 +100,21 @@ SURE_PIECES = 0.5  # a blob shaped like several digits is cut when each piece re
 
 
 def choose_cuts(candidates: list[Candidate], boxes: np.ndarray, probs: np.ndarray) -> list[tuple[tuple, np.ndarray]]:
-    """(box, probs) per digit: a candidate that may hold touching digits is cut into its pieces when every piece
-    reads as a digit more surely than the whole does (or surely enough, when its shape already says "several"),
-    else it stays whole. `boxes` and `probs` are in `crop_list`'s order."""
+    """(box, probs) per digit: a candidate that may hold touching digits is cut the way whose weakest piece reads
+    most surely as a digit, when that piece reads more surely than the whole does (or surely enough, when its
+    shape already says "several"); else it stays whole. `boxes` and `probs` are in `crop_list`'s order."""
     chosen = []
     next_piece = len(candidates)
     for i, candidate in enumerate(candidates):
-        pieces = range(next_piece, next_piece + len(candidate.pieces))
-        next_piece += len(candidate.pieces)
-        weakest = min((digit_score(probs[j]) for j in pieces), default=0.0)
-        if pieces and (weakest > digit_score(probs[i]) or (candidate.several and weakest >= SURE_PIECES)):
-            chosen.extend((tuple(int(v) for v in boxes[j]), probs[j]) for j in pieces)
+        best, best_weakest = None, 0.0
+        for way in candidate.cuttings():
+            pieces = range(next_piece, next_piece + len(way))
+            next_piece += len(way)
+            weakest = min(digit_score(probs[j]) for j in pieces)
+            if best is None or weakest > best_weakest:
+                best, best_weakest = pieces, weakest
+        if best is not None and best_weakest >= SURE_PIECES and (candidate.several or best_weakest > digit_score(probs[i])):
+            chosen.extend((tuple(int(v) for v in boxes[j]), probs[j]) for j in best)
         else:
             chosen.append((tuple(int(v) for v in boxes[i]), probs[i]))
     return chosen
-

@@ -31,6 +31,17 @@ class Candidate:
     label: int
     pieces: tuple[Box, ...] = ()
     several: bool = False  # so wide or tall for the digits around that it most likely holds several
+    splits: tuple[int, ...] = ()  # how many of `pieces` each way of cutting takes, in turn; () = one way, all of them
+
+    def cuttings(self) -> list[tuple[Box, ...]]:
+        """The ways of cutting the blob, each a tuple of piece boxes (consecutive runs of `pieces`)."""
+        if not self.pieces:
+            return []
+        ways, start = [], 0
+        for count in self.splits or (len(self.pieces),):
+            ways.append(self.pieces[start : start + count])
+            start += count
+        return ways
 
 
 @dataclass(frozen=True)
@@ -657,17 +668,24 @@ def _with_cuts(found: list[Candidate], labels: np.ndarray, digit_height: float) 
         across = min(4, int(round(w / max(width, 1.0))))
         down = min(3, int(round(h / digit_height))) if digit_height > 0 else 1
         if across >= 2 and w > 0.9 * h:
-            pieces = split_blob(labels, candidate.box, candidate.label, across, columns=True)
-            several = w >= 1.3 * h
+            counts, columns, several = _near(across, 4), True, w >= 1.3 * h
         elif down >= 2 and h >= 1.6 * digit_height:
-            pieces = split_blob(labels, candidate.box, candidate.label, down, columns=False)
-            several = True
+            counts, columns, several = _near(down, 3), False, True
         else:
-            pieces, several = [], False
-        if len(pieces) >= 2:
-            candidate = Candidate(candidate.box, candidate.label, tuple(pieces), several)
+            counts, columns, several = [], True, False
+        # The width of one digit only guesses how many a blob holds: each count near it is offered, the
+        # classifier picks.
+        ways = [split_blob(labels, candidate.box, candidate.label, n, columns) for n in counts]
+        ways = [tuple(way) for way in ways if len(way) >= 2]
+        if ways:
+            pieces = tuple(box for way in ways for box in way)
+            candidate = Candidate(candidate.box, candidate.label, pieces, several, tuple(len(way) for way in ways))
         result.append(candidate)
     return result
+
+
+def _near(count: int, most: int) -> list[int]:
+    return [n for n in (count, count - 1) if 2 <= n <= most]
 
 
 def split_blob(labels: np.ndarray, box: Box, label: int, parts: int, columns: bool = True) -> list[Box]:

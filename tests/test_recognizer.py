@@ -117,3 +117,17 @@ def test_wide_blob_is_cut_only_when_its_pieces_read_better():
     whole_wins = np.stack([one_hot(0, 0.97), one_hot(7, 0.9), one_hot(1, 0.95), one_hot(NOT_A_DIGIT, 0.6)])
     chosen = choose_cuts([wide, single], boxes, whole_wins)
     assert [box for box, _ in chosen] == [(0, 0, 40, 20), (60, 0, 15, 20)]
+
+
+def test_blob_is_cut_the_way_whose_weakest_piece_reads_best():
+    three = ((0, 0, 20, 20), (20, 0, 20, 20), (40, 0, 20, 20))
+    two = ((0, 0, 30, 20), (30, 0, 30, 20))
+    blob = Candidate((0, 0, 60, 20), 1, pieces=three + two, several=True, splits=(3, 2))
+    assert blob.cuttings() == [three, two]
+    boxes, _ = crop_list([blob])
+    two_read_surely = np.stack([one_hot(NOT_A_DIGIT, 0.9), one_hot(1, 0.9), one_hot(1, 0.3), one_hot(1, 0.9),
+                                one_hot(4, 0.8), one_hot(2, 0.85)])
+    assert [box for box, _ in choose_cuts([blob], boxes, two_read_surely)] == list(two)
+    # No way reads surely enough: a mark that is no digit is not made into several by cutting it.
+    none_sure = np.stack([one_hot(NOT_A_DIGIT, 0.9), *[one_hot(1, 0.4)] * 5])
+    assert [box for box, _ in choose_cuts([blob], boxes, none_sure)] == [(0, 0, 60, 20)]
