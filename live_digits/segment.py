@@ -589,7 +589,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
             _, labels, stats = components(mask)
             digit_height = estimate_digit_height(stats, region_height) or digit_height
 
-    candidates = find_candidates(labels, stats, digit_height, region_height, region)
+    candidates = standing_out(find_candidates(labels, stats, digit_height, region_height, region), ink, mask)
     return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height)
 
 
@@ -636,6 +636,36 @@ def find_candidates(labels: np.ndarray, stats: np.ndarray, digit_height: float, 
             continue  # cut off by the edge of the sheet or of the frame: a fragment, or not on the paper at all
         found.append(Candidate(box, label))
     return _with_cuts(found, labels, digit_height)
+
+
+STAND_OUT = 2.5  # how many times darker than the marks around it a candidate's ink must be
+
+
+def standing_out(candidates: list[Candidate], ink: np.ndarray, mask: np.ndarray) -> list[Candidate]:
+    """The candidates that stand out from what surrounds them. A pen's stroke is far darker than the paper's grain
+    beside it; a streak of a wooden desk's grain, the weave of a cloth or the crumbs of a shadow's edge are no
+    darker than the other streaks around them. Around = a ring a digit's height wide, outside every candidate (a
+    number's other digits are no clutter)."""
+    if not candidates:
+        return candidates
+    taken = np.zeros(mask.shape, bool)
+    for candidate in candidates:
+        x, y, w, h = candidate.box
+        taken[y : y + h, x : x + w] = True
+    rows, cols = mask.shape
+    kept = []
+    for candidate in candidates:
+        x, y, w, h = candidate.box
+        r = max(h, 4)
+        x0, y0, x1, y1 = max(0, x - r), max(0, y - r), min(cols, x + w + r), min(rows, y + h + r)
+        around = ~taken[y0:y1, x0:x1]
+        if not np.any(mask[y0:y1, x0:x1][around]):
+            kept.append(candidate)  # bare paper all round
+            continue
+        own = ink[y : y + h, x : x + w][mask[y : y + h, x : x + w] > 0]
+        if quantile(own, 0.9) >= STAND_OUT * max(1.0, quantile(ink[y0:y1, x0:x1][around], 0.75)):
+            kept.append(candidate)
+    return kept
 
 
 def looks_like_digit(box: Box, ink_area: int, digit_height: float) -> bool:

@@ -289,3 +289,22 @@ def test_digits_of_two_close_lines_touching_get_cuts(mnist):
     assert stacked.several
     assert each_found([top, bottom], [found.to_input(p) for p in stacked.pieces], min_iou=0.5)
     assert each_found(others, input_boxes(found))
+
+
+def test_a_mark_no_darker_than_the_grain_around_it_is_no_candidate():
+    # A dark stroke on bare paper, and a streak among equally dark streaks (a wooden desk's grain).
+    ink = np.zeros((120, 240), np.uint8)
+    ink[40:70, 40:44] = 200
+    ink[:, 140:240:3] = 60
+    ink[40:70, 180:184] = 70
+    mask = np.where(ink > 30, 255, 0).astype(np.uint8)
+    stroke, streak = S.Candidate((40, 40, 4, 30), 1), S.Candidate((180, 40, 4, 30), 2)
+    assert S.standing_out([stroke, streak], ink, mask) == [stroke]
+
+
+def test_a_digit_beside_a_dark_object_still_stands_out(mnist):
+    page = blank_page()
+    box = write(page, mnist_glyph(mnist, 0, 40), 200, 120)
+    page[100:180, 150:185] = 10  # a pen's tip, darker than the ink, in a corner of the digit's surroundings
+    found = S.segment(page)
+    assert each_found([box], input_boxes(found))
