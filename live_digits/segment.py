@@ -622,7 +622,9 @@ def find_candidates(labels: np.ndarray, stats: np.ndarray, digit_height: float, 
             relabel[parts] = label
         labels[:] = relabel[labels]
 
-    outside = cv2.dilate(cv2.bitwise_not(region), np.ones((5, 5), np.uint8))
+    # The frame's edge bounds what was seen as a sheet's edge does: a mark running off it is a fragment.
+    outside = cv2.copyMakeBorder(cv2.bitwise_not(region)[1:-1, 1:-1], 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255)
+    outside = cv2.dilate(outside, np.ones((5, 5), np.uint8))
     found = []
     for label, parts in members.items():
         x0, y0 = int(stats[parts, X].min()), int(stats[parts, Y].min())

@@ -308,3 +308,10 @@ def test_a_digit_beside_a_dark_object_still_stands_out(mnist):
     page[100:180, 150:185] = 10  # a pen's tip, darker than the ink, in a corner of the digit's surroundings
     found = S.segment(page)
     assert each_found([box], input_boxes(found))
+
+
+def test_a_mark_running_off_the_frame_is_no_candidate(mnist):
+    page, truth = page_with_number(mnist)
+    glyph = mnist_glyph(mnist, 3, 40)
+    write(page, glyph[:, : glyph.shape[1] // 2], page.shape[1] - glyph.shape[1] // 2, 60)  # half a 0 at the right edge
+    assert len(S.segment(page).candidates) == 3
