@@ -323,14 +323,14 @@ CALM_QUANTILE = 0.35  # the calmer third of the region: bare paper, even beside 
 #                       windows flattened by saturation or JPEG
 
 
-def ink_levels(ink: np.ndarray, region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ink_levels(ink: np.ndarray, region: np.ndarray, grain=None) -> tuple[np.ndarray, np.ndarray]:
     """(weak, strong) per-pixel darkness thresholds, uint8 images like `ink`.
 
     They rise with the grain of the frame: a clean sheet shows a faint pencil stroke, while a noisy dim frame, JPEG
     ringing or a textured desk needs a much darker mark. The grain is taken as typical over the region, and
     locally where the whole neighbourhood is grainier than that (the calmest window nearby, so that strokes do
     not count as grain)."""
-    mean, spread, typical_mean, typical_spread = _grain_cells(ink, region)
+    mean, spread, typical_mean, typical_spread = grain if grain is not None else _grain_cells(ink, region)
     calm = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
     spread = cv2.max(cv2.erode(spread, calm), typical_spread)
     mean = cv2.max(cv2.erode(mean, calm), typical_mean)
@@ -364,9 +364,11 @@ GRAINY = 9.0
 def threshold_ink(ink: np.ndarray, region: np.ndarray) -> InkMask:
     """The ink inside the region, by hysteresis: the faint parts of a stroke are kept when the stroke is dark
     somewhere, faint marks on their own are not."""
-    if _grain_cells(ink, region)[3] >= GRAINY:
+    grain = _grain_cells(ink, region)
+    if grain[3] >= GRAINY:
         ink = cv2.GaussianBlur(ink, (3, 3), 0)
-    weak_level, strong_level = ink_levels(ink, region)
+        grain = None
+    weak_level, strong_level = ink_levels(ink, region, grain)
     faint = cv2.bitwise_and(cv2.compare(ink, weak_level, cv2.CMP_GT), region)
     count, marks = cv2.connectedComponents(faint, connectivity=8, ltype=cv2.CV_16U)
     # A stroke is dark over a fair part of its length; a faint printed grid only where two of its lines cross.
