@@ -27,7 +27,7 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, default=1234, help="random seed")
     p.add_argument("--scenes", type=int, default=None,
                    help="rendered webcam scenes whose crops (cut by the recognizer itself) join the training set; a "
-                   "tenth as many more go to validation (default: the recipe's, 1200; 3 with --quick; 0: none)")
+                   "tenth as many more go to validation (default: the recipe's, 1000; 3 with --quick; 0: none)")
     p.set_defaults(handler=_run_train)
 
 
