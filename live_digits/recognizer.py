@@ -7,6 +7,7 @@ segment (find candidates) -> normalize (MNIST-style crops) -> classify (one batc
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from live_digits.classify import NOT_A_DIGIT, Classifier
 from live_digits.normalize import crops_to_mnist
 from live_digits.reading import read, without_words
 from live_digits.results import Detection, Digit, Result
-from live_digits.segment import WORK_SIDE, Candidate, segment, tighten_box, to_uint8
+from live_digits.segment import WORK_SIDE, Candidate, segment, split_blob, tighten_box, to_uint8
 
 # Photos are segmented at the live working resolution too: measured on the scenes, a finer look adds more grain,
 # line crumbs and false digits than it recovers small ones.
@@ -46,12 +47,54 @@ class Recognizer:
         crops = crops_to_mnist(found.ink, boxes, found.labels, labels)
         normalized = time.perf_counter()
         probs = self.classifier.predict(crops)
+        candidates, boxes, probs = self._second_look(found, boxes, probs)
         done = time.perf_counter()
         self.last_timings = {"segment": cut - start, "normalize": normalized - cut, "classify": done - normalized}
         self.last_mask = found.mask
         self.last_segmentation = found
         picture = to_uint8(image)
-        return [Detection(tighten_box(picture, found.to_input(box)), p) for box, p in choose_cuts(found.candidates, boxes, probs)]
+        return [Detection(tighten_box(picture, found.to_input(box)), p) for box, p in choose_cuts(candidates, boxes, probs)]
+
+    def _second_look(self, found, boxes: np.ndarray, probs: np.ndarray):
+        """(candidates, boxes, probs) with a second chance for the candidates too narrow to be offered cuts that
+        read as no digit surely: two narrow digits touching make a blob as wide as a 0. Each such blob is offered
+        the cut in two, classified in a second, small batch."""
+        candidates = found.candidates
+        count = len(candidates)
+        retry = {}
+        for i, candidate in enumerate(candidates):
+            x, y, w, h = candidate.box
+            if not candidate.pieces and w > 0.9 * h and digit_score(probs[i]) < SURE_WHOLE:
+                pieces = split_blob(found.labels, candidate.box, candidate.label, 2, columns=True)
+                if len(pieces) == 2:
+                    retry[i] = tuple(pieces)
+        if not retry:
+            return candidates, boxes, probs
+        new_boxes = np.array([box for pieces in retry.values() for box in pieces], np.int32).reshape(-1, 4)
+        new_labels = np.array([candidates[i].label for i, pieces in retry.items() for _ in pieces], np.int32)
+        new_probs = self.classifier.predict(crops_to_mnist(found.ink, new_boxes, found.labels, new_labels))
+        # A mark that is no digit often halves into two strokes that look like 1s: the halves must read surely.
+        sure = [min(digit_score(p) for p in new_probs[2 * k : 2 * k + 2]) >= SURE_HALVES for k in range(len(retry))]
+        keep = np.repeat(sure, 2)
+        retry = {i: pieces for (i, pieces), ok in zip(retry.items(), sure) if ok}
+        if not retry:
+            return candidates, boxes, probs
+        new_boxes, new_probs = new_boxes[keep], new_probs[keep]
+        # Rebuilt in crop_list's order: every whole, then each candidate's pieces in turn.
+        updated = [replace(c, pieces=retry[i]) if i in retry else c for i, c in enumerate(candidates)]
+        all_boxes, all_probs = [boxes[:count]], [probs[:count]]
+        old_next, new_next = count, 0
+        for i, candidate in enumerate(updated):
+            n = len(candidate.pieces)
+            if i in retry:
+                all_boxes.append(new_boxes[new_next : new_next + n])
+                all_probs.append(new_probs[new_next : new_next + n])
+                new_next += n
+            else:
+                all_boxes.append(boxes[old_next : old_next + n])
+                all_probs.append(probs[old_next : old_next + n])
+                old_next += n
+        return updated, np.concatenate(all_boxes), np.concatenate(all_probs)
 
     def read(self, detections: list[Detection]) -> Result:
         """Keep the confident digits, drop those that are letters of a word, and read the rest into numbers, in
@@ -96,6 +139,8 @@ def digit_score(probs: np.ndarray) -> float:
     return 0.0 if best == NOT_A_DIGIT else float(probs[best])
 
 
+SURE_WHOLE = 0.5  # a candidate read less surely than this as one digit is looked at again as two
+SURE_HALVES = 0.9
 SURE_PIECES = 0.5  # a blob shaped like several digits is cut when each piece reads as a digit at least this surely
 
 
