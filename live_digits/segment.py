@@ -574,8 +574,13 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
     gray = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY) if work.ndim == 3 else work
     paper = find_paper(gray)
     region = paper_region(gray.shape, paper)
-    ink, surface = ink_darkness(darkest_channel(work), CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING)
+    closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
+    ink, surface = ink_darkness(darkest_channel(work), closing)
     region = bright_surfaces(surface, region)
+    if _grain_cells(ink, region)[3] >= GRAINY:
+        # Sensor noise rules the frame: the paper's brightness, a closing, would ride on the noise's peaks. The
+        # frame is smoothed first (and the ink judged on its neighbours too, in threshold_ink).
+        ink, surface = ink_darkness(darkest_channel(cv2.GaussianBlur(work, (3, 3), 0)), closing)
     found = threshold_ink(ink, region)
     mask, labels, stats = found.mask, found.labels, found.stats
 
