@@ -356,19 +356,27 @@ class InkMask:
     longest: int  # the longest side of any mark's box
 
 
-# Typical spread of the darkness over bare paper above which the frame is ruled by sensor noise (a dim room): there
-# each pixel is judged with its neighbours, which averages the noise down far more than a stroke's own darkness.
-GRAINY = 9.0
+# Typical difference between a pixel's darkness and its neighbours' above which the frame is ruled by sensor noise
+# (a dim room): there each pixel is judged with its neighbours, which averages the noise down far more than a
+# stroke's own darkness. Only noise from pixel to pixel counts: a desk's grain or a cloth's weave is coarser, and
+# smoothing a frame for it would only blur small digits away.
+PIXEL_NOISE = 5.0
+
+
+def noisy(ink: np.ndarray, region: np.ndarray) -> bool:
+    """Whether the frame's darkness is ruled by pixel-to-pixel (sensor) noise over the region."""
+    inside = region > 0
+    if not inside.any():
+        return False
+    return quantile(cv2.absdiff(ink, cv2.GaussianBlur(ink, (3, 3), 0))[inside], 0.5) >= PIXEL_NOISE
 
 
 def threshold_ink(ink: np.ndarray, region: np.ndarray) -> InkMask:
     """The ink inside the region, by hysteresis: the faint parts of a stroke are kept when the stroke is dark
     somewhere, faint marks on their own are not."""
-    grain = _grain_cells(ink, region)
-    if grain[3] >= GRAINY:
+    if noisy(ink, region):
         ink = cv2.GaussianBlur(ink, (3, 3), 0)
-        grain = None
-    weak_level, strong_level = ink_levels(ink, region, grain)
+    weak_level, strong_level = ink_levels(ink, region)
     faint = cv2.bitwise_and(cv2.compare(ink, weak_level, cv2.CMP_GT), region)
     count, marks = cv2.connectedComponents(faint, connectivity=8, ltype=cv2.CV_16U)
     # A stroke is dark over a fair part of its length; a faint printed grid only where two of its lines cross.
@@ -577,7 +585,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
     ink, surface = ink_darkness(darkest_channel(work), closing)
     region = bright_surfaces(surface, region)
-    if _grain_cells(ink, region)[3] >= GRAINY:
+    if noisy(ink, region):
         # Sensor noise rules the frame: the paper's brightness, a closing, would ride on the noise's peaks. The
         # frame is smoothed first (and the ink judged on its neighbours too, in threshold_ink).
         ink, surface = ink_darkness(darkest_channel(cv2.GaussianBlur(work, (3, 3), 0)), closing)
