@@ -215,10 +215,10 @@ def _sheet(coarse: np.ndarray, slope: np.ndarray, region: np.ndarray, background
     if len(inner) < 0.1 * len(points) or len(inner) < 8:
         return None  # its border is the frame's border: it fills the view
     # Sharp all round, not just mostly: a region cut out of a sheet by a gradient of light has a sharp side or two
-    # (the sheet's own edges) and a soft stretch, which may be short (a corner rounded off by a shadow).
+    # (the sheet's own edges) and a soft one.
     steep = slope[inner[:, 1], inner[:, 0]]
-    tenth = len(steep) // 10
-    sharpness = float(np.partition(steep, tenth)[tenth]) / contrast
+    quarter = len(steep) // 4
+    sharpness = float(np.partition(steep, quarter)[quarter]) / contrast
     # A sheet is a convex quadrilateral: a region that also takes in a card or a keyboard beside it is less so.
     solidity = cv2.contourArea(outline) / hull_area
     corners = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
