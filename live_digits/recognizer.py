@@ -64,7 +64,8 @@ class Recognizer:
         retry = {}
         for i, candidate in enumerate(candidates):
             x, y, w, h = candidate.box
-            if not candidate.pieces and w > 0.9 * h and digit_score(probs[i]) < SURE_WHOLE:
+            unsure = digit_score(probs[i]) < SURE_WHOLE and probs[i][NOT_A_DIGIT] < SURE_WHOLE
+            if not candidate.pieces and w > 0.9 * h and unsure:
                 pieces = split_blob(found.labels, candidate.box, candidate.label, 2, columns=True)
                 if len(pieces) == 2:
                     retry[i] = tuple(pieces)
