@@ -16,7 +16,7 @@ from live_digits.classify import NOT_A_DIGIT, Classifier
 from live_digits.normalize import crops_to_mnist
 from live_digits.reading import read, without_words
 from live_digits.results import Detection, Digit, Result
-from live_digits.segment import WORK_SIDE, Candidate, segment, split_blob, tighten_box, to_uint8
+from live_digits.segment import WORK_SIDE, Candidate, Segmentation, segment, split_blob, tighten_box, to_uint8
 
 # Photos are segmented at the live working resolution too: measured on the scenes, a finer look adds more grain,
 # line crumbs and false digits than it recovers small ones.
@@ -43,8 +43,7 @@ class Recognizer:
         start = time.perf_counter()
         found = segment(image, self.work_side)
         cut = time.perf_counter()
-        boxes, labels = crop_list(found.candidates)
-        crops = crops_to_mnist(found.ink, boxes, found.labels, labels)
+        boxes, crops = crops_of(found)
         normalized = time.perf_counter()
         probs = self.classifier.predict(crops)
         candidates, boxes, probs = self._second_look(found, boxes, probs)
@@ -53,7 +52,7 @@ class Recognizer:
         self.last_mask = found.mask
         self.last_segmentation = found
         picture = to_uint8(image)
-        return [Detection(tighten_box(picture, found.to_input(box)), p) for box, p in choose_cuts(candidates, boxes, probs)]
+        return [Detection(input_box(picture, found, box), p) for box, p in choose_cuts(candidates, boxes, probs)]
 
     def _second_look(self, found, boxes: np.ndarray, probs: np.ndarray):
         """(candidates, boxes, probs) with a second chance for the candidates too narrow to be offered cuts that
@@ -132,6 +131,17 @@ def crop_list(candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
         boxes.extend(candidate.pieces)
         labels.extend([candidate.label] * len(candidate.pieces))
     return np.array(boxes, np.int32).reshape(-1, 4), np.array(labels, np.int32)
+
+
+def crops_of(found: Segmentation) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes, 28x28 MNIST-style crops) of everything to classify, in `crop_list`'s order, in working pixels."""
+    boxes, labels = crop_list(found.candidates)
+    return boxes, crops_to_mnist(found.ink, boxes, found.labels, labels)
+
+
+def input_box(picture: np.ndarray, found: Segmentation, box) -> tuple[int, int, int, int]:
+    """A working-resolution box as reported: in the input's pixels, tightened to its mark there."""
+    return tighten_box(picture, found.to_input(tuple(int(v) for v in box)))
 
 
 def digit_score(probs: np.ndarray) -> float:

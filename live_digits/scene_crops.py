@@ -23,11 +23,10 @@ import numpy as np
 
 from live_digits.classify import NOT_A_DIGIT, NUM_CLASSES
 from live_digits.evaluation import MIN_IOU, iou_matrix
-from live_digits.normalize import crops_to_mnist
-from live_digits.recognizer import crop_list
+from live_digits.recognizer import crops_of, input_box
 from live_digits.results import Box
 from live_digits.scenes import FIRST_EVALUATION_SEED, DigitPool, TruthDigit, render_scene
-from live_digits.segment import segment, tighten_box, to_uint8
+from live_digits.segment import segment, to_uint8
 
 # Tuning uses seeds below FIRST_EVALUATION_SEED (10,000) and evaluation a few thousand from it: training keeps
 # well clear, and its validation scenes are apart from its training scenes.
@@ -55,10 +54,9 @@ def candidate_crops(image: np.ndarray) -> tuple[list[Box], np.ndarray]:
     cut into; each box as the Recognizer reports it (tightened in the input's pixels), since that is what
     evaluation matches against the truth."""
     found = segment(image)
-    boxes, ids = crop_list(found.candidates)
-    crops = crops_to_mnist(found.ink, boxes, found.labels, ids)
+    boxes, crops = crops_of(found)
     picture = to_uint8(image)
-    return [tighten_box(picture, found.to_input(tuple(int(v) for v in box))) for box in boxes], crops
+    return [input_box(picture, found, box) for box in boxes], crops
 
 
 def label_by_truth(boxes: list[Box], truth: list[TruthDigit]) -> np.ndarray:
