@@ -485,15 +485,38 @@ def remove_lines(mask: np.ndarray, lines: Lines, ink: np.ndarray) -> tuple[np.nd
 # Components
 
 
-def estimate_digit_height(stats: np.ndarray, frame_height: int) -> float:
-    """The median height of the components shaped like a digit, or 0 when there is none."""
+def digit_like_heights(stats: np.ndarray, frame_height: int) -> np.ndarray:
+    """The heights of the components shaped like a digit."""
     h, w, area = stats[:, H], stats[:, W], stats[:, AREA]
     digit_like = (
         (h >= MIN_DIGIT_PX) & (h <= 0.9 * frame_height) & (w <= 1.6 * h) & (w >= 0.05 * h)
         & (area >= 0.08 * w * h) & (area <= 0.9 * w * h)
     )
     digit_like[0] = False
-    return float(np.median(h[digit_like])) if digit_like.any() else 0.0
+    return h[digit_like]
+
+
+def estimate_digit_height(stats: np.ndarray, frame_height: int) -> float:
+    """The median height of the components shaped like a digit, or 0 when there is none."""
+    heights = digit_like_heights(stats, frame_height)
+    return float(np.median(heights)) if len(heights) else 0.0
+
+
+PEERS = 3  # marks of about one height (within PEER_RATIO of each other) that make a group of digits of their own
+PEER_RATIO = 1.5
+
+
+def own_digit_height(height: int, heights: np.ndarray, digit_height: float) -> float:
+    """The digit height a mark is judged by: the frame's median, unless the mark is far taller and has peers of its
+    own height. A page may hold small print and big handwritten digits; the print's many letters rule the median,
+    and a lone tall mark is an edge or a pen (or two lines' digits touching), but three marks of one height are a
+    number written large."""
+    if digit_height <= 0 or height < STACKED * digit_height:
+        return digit_height
+    # Its peers stand out from the median as it does: the digits of the median's own group are no peers.
+    peers = np.count_nonzero((heights * PEER_RATIO >= height) & (heights <= PEER_RATIO * height)
+                             & (heights >= STACKED * digit_height))
+    return float(height) if peers >= PEERS else digit_height
 
 
 def join_strokes(boxes: np.ndarray, digit_height: float) -> np.ndarray:
@@ -640,19 +663,22 @@ def find_candidates(labels: np.ndarray, stats: np.ndarray, digit_height: float, 
     # The frame's edge bounds what was seen as a sheet's edge does: a mark running off it is a fragment.
     outside = cv2.copyMakeBorder(cv2.bitwise_not(region)[1:-1, 1:-1], 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255)
     outside = cv2.dilate(outside, np.ones((5, 5), np.uint8))
-    found = []
+    heights = digit_like_heights(stats, region_height)
+    found, own_heights = [], []
     for label, parts in members.items():
         x0, y0 = int(stats[parts, X].min()), int(stats[parts, Y].min())
         x1, y1 = int((stats[parts, X] + stats[parts, W]).max()), int((stats[parts, Y] + stats[parts, H]).max())
         box = (x0, y0, x1 - x0, y1 - y0)
         ink_area = int(stats[parts, AREA].sum())
-        if not looks_like_digit(box, ink_area, digit_height):
+        own_height = own_digit_height(y1 - y0, heights, digit_height)
+        if not looks_like_digit(box, ink_area, own_height):
             continue
         own = labels[y0:y1, x0:x1] == label
         if np.any(outside[y0:y1, x0:x1][own]):
             continue  # cut off by the edge of the sheet or of the frame: a fragment, or not on the paper at all
         found.append(Candidate(box, label))
-    return _with_cuts(found, labels, digit_height)
+        own_heights.append(own_height)
+    return _with_cuts(found, labels, digit_height, own_heights)
 
 
 STAND_OUT = 2.5  # how many times darker than the marks around it a candidate's ink must be
@@ -685,11 +711,14 @@ def standing_out(candidates: list[Candidate], ink: np.ndarray, mask: np.ndarray)
     return kept
 
 
+TALLEST = 2.5  # in digit heights: the tallest a digit may be
+
+
 def looks_like_digit(box: Box, ink_area: int, digit_height: float) -> bool:
     x, y, w, h = box
     if h < MIN_DIGIT_PX or h < 0.4 * digit_height:
         return False  # dots, commas, dashes, specks
-    if digit_height > 0 and h > 2.5 * digit_height:
+    if digit_height > 0 and h > TALLEST * digit_height:
         return False  # far taller than the digits around: an edge, a crease, a pen lying on the paper
     if w > 4 * h or h > 15 * w:
         return False
@@ -701,22 +730,27 @@ def looks_like_digit(box: Box, ink_area: int, digit_height: float) -> bool:
     return True
 
 
-def _with_cuts(found: list[Candidate], labels: np.ndarray, digit_height: float) -> list[Candidate]:
+def _with_cuts(found: list[Candidate], labels: np.ndarray, digit_height: float,
+               own_heights: list[float]) -> list[Candidate]:
     """Give the candidates that may hold two or more touching digits the cuts that would part them: side by side
-    when wide for the digits around, one above the other when tall (digits of two close lines, touching)."""
+    when wide for the digits around, one above the other when tall (digits of two close lines, touching). Each is
+    judged by its own digit height (`own_digit_height`): a number written large is not cut to the small print's size."""
     if not found:
         return found
     narrow = [c.box[2] for c in found if c.box[2] <= c.box[3] and c.box[3] >= 0.7 * digit_height]
     typical_width = float(np.median(narrow)) if len(narrow) >= 3 else 0.7 * digit_height
     result = []
-    for candidate in found:
+    for candidate, own_height in zip(found, own_heights):
         x, y, w, h = candidate.box
-        width = typical_width if typical_width > 0 else 0.7 * h
+        if own_height != digit_height:
+            width, digit_height_here = 0.7 * own_height, own_height
+        else:
+            width, digit_height_here = (typical_width if typical_width > 0 else 0.7 * h), digit_height
         across = min(4, int(round(w / max(width, 1.0))))
-        down = min(3, int(round(h / digit_height))) if digit_height > 0 else 1
+        down = min(3, int(round(h / digit_height_here))) if digit_height_here > 0 else 1
         if across >= 2 and w > 0.9 * h:
             counts, columns, several = _near(across, 4), True, w >= 1.3 * h
-        elif down >= 2 and h >= 1.6 * digit_height:
+        elif down >= 2 and h >= STACKED * digit_height_here:
             counts, columns, several = _near(down, 3), False, True
         else:
             counts, columns, several = [], True, False
@@ -729,6 +763,9 @@ def _with_cuts(found: list[Candidate], labels: np.ndarray, digit_height: float) 
             candidate = Candidate(candidate.box, candidate.label, pieces, several, tuple(len(way) for way in ways))
         result.append(candidate)
     return result
+
+
+STACKED = 1.6  # in digit heights: a blob this tall may be digits of two lines, touching
 
 
 def _near(count: int, most: int) -> list[int]:

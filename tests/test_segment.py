@@ -315,3 +315,32 @@ def test_a_mark_running_off_the_frame_is_no_candidate(mnist):
     glyph = mnist_glyph(mnist, 3, 40)
     write(page, glyph[:, : glyph.shape[1] // 2], page.shape[1] - glyph.shape[1] // 2, 60)  # half a 0 at the right edge
     assert len(S.segment(page).candidates) == 3
+
+
+def test_a_number_written_large_beside_small_print_is_found(mnist):
+    # Many small marks rule the median digit height; three digits four times taller are a number of their own,
+    # kept whole, while a lone mark as tall is still too tall.
+    page = blank_page(640, 400)
+    for row in range(4):
+        for col in range(14):
+            write(page, mnist_glyph(mnist, 20 + row * 14 + col, 12), 20 + 20 * col, 30 + 24 * row)
+    x, truth = 330, []
+    for index in (0, 1, 2):
+        glyph = mnist_glyph(mnist, index, 60)
+        truth.append(write(page, glyph, x, 60))
+        x += glyph.shape[1] + 14
+    cv2.line(page, (200, 230), (203, 380), INK, 3)  # a lone stroke as tall: a crease, a pen
+    found = S.segment(page)
+    assert found.digit_height < 20 * found.scale
+    boxes = input_boxes(found)
+    assert each_found(truth, boxes, min_iou=0.7)
+    assert not any(c.pieces for c in found.candidates if found.to_input(c.box)[3] > 40)
+    assert not any(b[3] > 100 for b in boxes)
+
+
+def test_own_digit_height_needs_peers_that_stand_out_from_the_median():
+    heights = np.array([10, 11, 12, 10, 11, 30, 31, 29])
+    assert S.own_digit_height(30, heights, 11.0) == 30.0
+    assert S.own_digit_height(12, heights, 11.0) == 11.0
+    assert S.own_digit_height(60, heights, 11.0) == 11.0  # no peers of its height
+    assert S.own_digit_height(17, np.array([10, 11, 12, 10, 11, 17]), 10.5) == 10.5  # its peers are the median's
