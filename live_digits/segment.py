@@ -303,9 +303,11 @@ NOISE_WEAK, NOISE_STRONG = 4.0, 7.0
 STRONG_PART = 0.15  # the least part of a mark's pixels that must be surely ink for the mark to be ink
 
 
-def _grain_cells(ink: np.ndarray, region: np.ndarray):
+def _grain_cells(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False):
     """Mean and spread of the darkness in small windows (on a 4x coarser grid), and their typical values over the
-    region, most of which is bare paper."""
+    region, most of which is bare paper. With `each_sheet`, each separate part of the region (a sheet) has typical
+    values of its own: a small sheet beside a large grainy one (a desk taken for a sheet, a keyboard in its hull)
+    keeps its own calm."""
     rows, cols = ink.shape
     cell = 4
     small = (max(1, cols // cell), max(1, rows // cell))
@@ -316,21 +318,35 @@ def _grain_cells(ink: np.ndarray, region: np.ndarray):
     inside = cv2.resize(region, small, interpolation=cv2.INTER_AREA) > 127
     if not inside.any():
         return mean, spread, 0.0, 0.0
-    return mean, spread, quantile(mean[inside], CALM_QUANTILE), quantile(spread[inside], CALM_QUANTILE)
+    typical_mean, typical_spread = quantile(mean[inside], CALM_QUANTILE), quantile(spread[inside], CALM_QUANTILE)
+    if not each_sheet:
+        return mean, spread, typical_mean, typical_spread
+    count, sheets = cv2.connectedComponents(inside.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return mean, spread, typical_mean, typical_spread
+    means, spreads = np.full(count, typical_mean, np.float32), np.full(count, typical_spread, np.float32)
+    for sheet in range(1, count):
+        own = sheets == sheet
+        if np.count_nonzero(own) >= SHEET_CELLS:  # enough windows for their calm third to mean something
+            means[sheet], spreads[sheet] = quantile(mean[own], CALM_QUANTILE), quantile(spread[own], CALM_QUANTILE)
+    return mean, spread, means[sheets], spreads[sheets]
+
+
+SHEET_CELLS = 100
 
 
 CALM_QUANTILE = 0.35  # the calmer third of the region: bare paper, even beside a grainy desk, yet not the few
 #                       windows flattened by saturation or JPEG
 
 
-def ink_levels(ink: np.ndarray, region: np.ndarray, grain=None) -> tuple[np.ndarray, np.ndarray]:
+def ink_levels(ink: np.ndarray, region: np.ndarray, grain=None, each_sheet: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(weak, strong) per-pixel darkness thresholds, uint8 images like `ink`.
 
     They rise with the grain of the frame: a clean sheet shows a faint pencil stroke, while a noisy dim frame, JPEG
     ringing or a textured desk needs a much darker mark. The grain is taken as typical over the region, and
     locally where the whole neighbourhood is grainier than that (the calmest window nearby, so that strokes do
     not count as grain)."""
-    mean, spread, typical_mean, typical_spread = grain if grain is not None else _grain_cells(ink, region)
+    mean, spread, typical_mean, typical_spread = grain if grain is not None else _grain_cells(ink, region, each_sheet)
     calm = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
     spread = cv2.max(cv2.erode(spread, calm), typical_spread)
     mean = cv2.max(cv2.erode(mean, calm), typical_mean)
@@ -371,12 +387,13 @@ def noisy(ink: np.ndarray, region: np.ndarray) -> bool:
     return quantile(cv2.absdiff(ink, cv2.GaussianBlur(ink, (3, 3), 0))[inside], 0.5) >= PIXEL_NOISE
 
 
-def threshold_ink(ink: np.ndarray, region: np.ndarray) -> InkMask:
+def threshold_ink(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False) -> InkMask:
     """The ink inside the region, by hysteresis: the faint parts of a stroke are kept when the stroke is dark
-    somewhere, faint marks on their own are not."""
+    somewhere, faint marks on their own are not. With `each_sheet`, the region's parts are sheets, each with its
+    own grain."""
     if noisy(ink, region):
         ink = cv2.GaussianBlur(ink, (3, 3), 0)
-    weak_level, strong_level = ink_levels(ink, region)
+    weak_level, strong_level = ink_levels(ink, region, each_sheet=each_sheet)
     faint = cv2.bitwise_and(cv2.compare(ink, weak_level, cv2.CMP_GT), region)
     count, marks = cv2.connectedComponents(faint, connectivity=8, ltype=cv2.CV_16U)
     # A stroke is dark over a fair part of its length; a faint printed grid only where two of its lines cross.
@@ -612,7 +629,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
         # Sensor noise rules the frame: the paper's brightness, a closing, would ride on the noise's peaks. The
         # frame is smoothed first (and the ink judged on its neighbours too, in threshold_ink).
         ink, surface = ink_darkness(darkest_channel(cv2.GaussianBlur(work, (3, 3), 0)), closing)
-    found = threshold_ink(ink, region)
+    found = threshold_ink(ink, region, each_sheet=bool(paper))
     mask, labels, stats = found.mask, found.labels, found.stats
 
     region_height = _region_height(paper, gray.shape)

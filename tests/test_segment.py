@@ -344,3 +344,14 @@ def test_own_digit_height_needs_peers_that_stand_out_from_the_median():
     assert S.own_digit_height(12, heights, 11.0) == 11.0
     assert S.own_digit_height(60, heights, 11.0) == 11.0  # no peers of its height
     assert S.own_digit_height(17, np.array([10, 11, 12, 10, 11, 17]), 10.5) == 10.5  # its peers are the median's
+
+
+def test_a_small_calm_sheet_keeps_its_own_grain_beside_a_grainy_one():
+    # A far sheet held over a dark card, next to a wooden desk bright enough to pass for a second sheet: the desk's
+    # grain must not set the ink levels of the small sheet, whose faint small digits would all be lost.
+    from live_digits.scenes import render_scene
+
+    scene = render_scene(5033, "small_far")
+    found = S.segment(scene.image)
+    assert len(found.paper) >= 2
+    assert each_found([d.box for d in scene.digits], input_boxes(found), min_iou=0.5)
