@@ -7,6 +7,7 @@ import sys
 
 from live_digits.classify import DEFAULT_MODEL, quiet_tensorflow
 from live_digits.errors import UserError
+from live_digits.recipes import RECIPES
 
 PROG = "live-digits"
 
@@ -25,16 +26,19 @@ def _add_train(sub) -> None:
     p.add_argument("--quick", action="store_true", help="a few hundred steps on a subset: a smoke run, not a model")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     p.add_argument("--seed", type=int, default=1234, help="random seed")
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="mnist",
+                   help="mnist: the shipped model's recipe; camera: also crops cut by the recognizer from rendered "
+                   "scenes, and European 1s and 7s")
     p.add_argument("--scenes", type=int, default=None,
                    help="rendered webcam scenes whose crops (cut by the recognizer itself) join the training set; a "
-                   "tenth as many more go to validation (default: the recipe's, 1000; 3 with --quick; 0: none)")
+                   "tenth as many more go to validation (default: the recipe's; at most 3 with --quick)")
     p.set_defaults(handler=_run_train)
 
 
 def _run_train(args) -> int:
     from live_digits import train
 
-    train.train(out_dir=args.out, epochs=args.epochs, quick=args.quick, resume=args.resume, seed=args.seed,
+    train.train(out_dir=args.out, recipe_name=args.recipe, epochs=args.epochs, quick=args.quick, resume=args.resume, seed=args.seed,
                 scenes=args.scenes)
     return 0
 

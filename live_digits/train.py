@@ -20,6 +20,7 @@ tf, keras = import_keras()
 
 from live_digits import data, plots  # noqa: E402
 from live_digits.augment import augment_batch  # noqa: E402
+from live_digits.recipes import RECIPES, Recipe, quick_recipe  # noqa: E402
 from live_digits.evaluate import predict_in_batches, score  # noqa: E402
 from live_digits.negatives import make_negatives  # noqa: E402
 from live_digits.scene_crops import FIRST_TRAINING_SEED, FIRST_VALIDATION_SEED, LabelledCrops, make_scene_crops  # noqa: E402
@@ -27,25 +28,6 @@ from live_digits.scenes import DigitPool  # noqa: E402
 from live_digits.variants import europeanize  # noqa: E402
 
 MODEL_NAME = "live_digits"
-
-
-@dataclass(frozen=True)
-class Recipe:
-    epochs: int = 15
-    batch_size: int = 128
-    learning_rate: float = 3e-3
-    weight_decay: float = 1e-4
-    validation_size: int = 5000  # carved from MNIST's training set; the test set is only reported
-    negatives: int = 5000  # generated "not a digit" examples; the scenes bring as many more, cut from real frames
-    # Rendered scenes cut up by the recognizer's own segment and normalize steps (about 17 crops a scene, half of
-    # them digits), plus a tenth as many for validation. 1000 give some 17,000 crops: MNIST stays over two thirds
-    # of the training set, an epoch takes about a fifth longer, and rendering adds 2 to 4 minutes on 2 cores.
-    scenes: int = 1000
-    european: float = 0.25  # the fraction of MNIST's 1s and 7s written the European way (flag, crossed stem)
-    steps_per_epoch: int | None = None  # None: the whole training set each epoch
-
-
-QUICK = Recipe(epochs=2, batch_size=64, validation_size=1000, negatives=800, scenes=3, steps_per_epoch=100)
 
 
 def build_model(num_classes: int = NUM_CLASSES) -> keras.Model:
@@ -184,10 +166,12 @@ def _save_keras(model: keras.Model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train(out_dir: str | Path = "runs/train", epochs: int | None = None, quick: bool = False,
+def train(out_dir: str | Path = "runs/train", recipe_name: str = "mnist", epochs: int | None = None, quick: bool = False,
           resume: bool = False, seed: int = 1234, scenes: int | None = None) -> dict:
     """Train, export and report into out_dir; returns the metrics written to metrics.json."""
-    recipe = QUICK if quick else Recipe()
+    recipe = RECIPES[recipe_name]
+    if quick:
+        recipe = quick_recipe(recipe)
     if epochs is not None:
         if epochs < 1:
             raise UserError("--epochs must be at least 1")

@@ -42,10 +42,11 @@ def test_scene_crops_join_training_and_are_counted_per_class(quick_run):
 
 
 def test_training_scenes_are_written_with_training_digits_only(mnist):
-    from live_digits.train import QUICK, make_splits
+    from live_digits.recipes import RECIPES, quick_recipe
+    from live_digits.train import make_splits
 
     (x_train, _), (x_test, _) = mnist
-    splits = make_splits(replace(QUICK, scenes=1), seed=7, quick=True, progress=False)
+    splits = make_splits(replace(quick_recipe(RECIPES["camera"]), scenes=1), seed=7, quick=True, progress=False)
     test_images = {image.tobytes() for image in x_test}
     train_images = {image.tobytes() for image in splits.train_pool.images}
     val_images = {image.tobytes() for image in splits.val_pool.images}

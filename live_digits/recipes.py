@@ -1,0 +1,37 @@
+"""The training recipes, apart from TensorFlow so that the command line can list them cheaply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int = 15
+    batch_size: int = 128
+    learning_rate: float = 3e-3
+    weight_decay: float = 1e-4
+    validation_size: int = 5000  # carved from MNIST's training set; the test set is only reported
+    negatives: int = 8000  # generated "not a digit" examples
+    # Rendered scenes cut up by the recognizer's own segment and normalize steps (about 17 crops a scene, half of
+    # them digits), plus a tenth as many for validation. 1000 give some 17,000 crops: MNIST stays over two thirds
+    # of the training set, an epoch takes about a fifth longer, and rendering adds 2 to 4 minutes on 2 cores.
+    scenes: int = 0
+    european: float = 0.0  # the fraction of MNIST's 1s and 7s written the European way (flag, crossed stem)
+    steps_per_epoch: int | None = None  # None: the whole training set each epoch
+
+
+RECIPES = {
+    # The shipped model: MNIST with camera-style augmentation and generated negatives (99.69% on MNIST's test set).
+    "mnist": Recipe(),
+    # Also the recognizer's own crops of rendered scenes, and European 1s and 7s. Measured once: far fewer false
+    # digits on held-out scenes (0.33 against 1.02 an image), but 99.56% on MNIST's test set, under the 99.6% floor.
+    "camera": Recipe(negatives=5000, scenes=1000, european=0.25),
+}
+QUICK = dict(epochs=2, batch_size=64, validation_size=1000, negatives=800, steps_per_epoch=100)
+QUICK_SCENES = 3
+
+
+def quick_recipe(recipe: Recipe) -> Recipe:
+    """A few hundred steps of the same recipe: a smoke run, not a model."""
+    return replace(recipe, **QUICK, scenes=min(recipe.scenes, QUICK_SCENES))
