@@ -12,6 +12,15 @@ from live_digits.recipes import RECIPES
 PROG = "live-digits"
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except for flags, options with none, and helps that already say it."""
+
+    def _get_help_string(self, action):
+        if action.nargs == 0 or action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser(
         "train",
@@ -19,7 +28,7 @@ def _add_train(sub) -> None:
         description="Train the digit CNN on MNIST with camera-style augmentation. Writes the model (.keras), "
         "its LiteRT export (.tflite), metrics.json and PNG plots into --out. A checkpoint is saved every "
         "epoch; --resume continues an interrupted run.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--out", default="runs/train", help="output folder")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the recipe's)")
@@ -48,7 +57,7 @@ def _add_evaluate(sub) -> None:
         "evaluate",
         help="accuracy of a model on the MNIST test set",
         description="Evaluate a model on the 10,000 MNIST test digits: overall and per-class accuracy.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--model", default=str(DEFAULT_MODEL), help=".keras or .tflite model")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of a table")
@@ -79,7 +88,7 @@ def _add_image(sub) -> None:
         description="Recognise the handwritten digits and numbers in image files (or in every image inside the "
         "folders given, sorted by name). Prints the numbers read per image. A file that cannot be read is reported "
         "and skipped; the command then exits with status 1 after the others are done.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     p.add_argument("--output", metavar="DIR", help="write annotated copies into this folder (created if missing)")
@@ -103,7 +112,7 @@ def _add_video(sub) -> None:
         "unless --show. Writes the annotated video at the input's size and frame rate and/or one JSON line per "
         "frame (\"frame\", \"time_s\", \"digits\", \"numbers\"); with neither, the JSON lines go to stdout. "
         "Ctrl-C stops early and keeps what was done.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("input", metavar="INPUT", help="video file (or a folder of images)")
     p.add_argument("--output", metavar="FILE", help="annotated video (.mp4, .avi, .mkv, .mov)")
@@ -129,7 +138,7 @@ def _add_camera(sub) -> None:
         description="Show the webcam with a box and the recognised digit over every digit, and the numbers read. "
         "Keys: q/Esc quit, space pause, s snapshot (PNG + JSON), r start/stop recording, t show the ink mask, "
         "+/- confidence threshold. With no display it runs headless (JSON lines to stdout unless --json/--record).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--camera", default="0", metavar="SOURCE",
                    help="camera index, stream URL (rtsp://, http://), or a video file played in real time")
@@ -170,7 +179,7 @@ def _add_scenes(sub) -> None:
         description="Render fresh synthetic scenes (or read a folder with a truth.jsonl), recognise them and print "
         "per scene kind: digit recall and precision (box IoU >= 0.5 and the right digit), boxes located, numbers "
         "read exactly, false digits per image, and recognizer time.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--folder", metavar="DIR", help="evaluate the images listed in DIR/truth.jsonl instead")
     p.add_argument("--count", type=_positive_int, default=120, help="how many scenes to render")
