@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from live_digits.errors import UserError
-from live_digits.results import Box, Result
-from live_digits.scenes import DEFAULT_SIZE, SCENE_KINDS, TruthDigit, TruthNumber, render_scene
+from live_digits.results import Box, Number, Result
+from live_digits.scenes import DEFAULT_SIZE, SCENE_KINDS, TruthDigit, render_scene
 
 MIN_IOU = 0.5
 OVERALL = "overall"
@@ -115,7 +115,7 @@ def _ratio(part: float, whole: float) -> float | None:
     return None if whole == 0 else part / whole
 
 
-def score(truth_digits: Sequence[TruthDigit], truth_numbers: Sequence[TruthNumber], result: Result, min_iou: float = MIN_IOU) -> Tally:
+def score(truth_digits: Sequence[TruthDigit], truth_numbers: Sequence[Number], result: Result, min_iou: float = MIN_IOU) -> Tally:
     """The tally of one image: what the recognizer read against what is written."""
     digit_pairs = match_boxes([d.box for d in truth_digits], [d.box for d in result.digits], min_iou)
     number_pairs = match_boxes([n.box for n in truth_numbers], [n.box for n in result.numbers], min_iou)
@@ -141,7 +141,7 @@ class Case:
     kind: str
     image: np.ndarray
     digits: list[TruthDigit]
-    numbers: list[TruthNumber]
+    numbers: list[Number]
 
 
 def scene_cases(seeds: Iterable[int], kinds: Sequence[str] | None = None, size: tuple[int, int] = DEFAULT_SIZE) -> Iterator[Case]:
@@ -152,9 +152,9 @@ def scene_cases(seeds: Iterable[int], kinds: Sequence[str] | None = None, size: 
         yield Case(f"scene {seed} ({scene.kind})", scene.kind, scene.image, scene.digits, scene.numbers)
 
 
-def truth_from_json(record: dict) -> tuple[list[TruthDigit], list[TruthNumber]]:
+def truth_from_json(record: dict) -> tuple[list[TruthDigit], list[Number]]:
     digits = [TruthDigit(int(d["digit"]), tuple(int(v) for v in d["box"])) for d in record.get("digits", [])]
-    numbers = [TruthNumber(str(n["text"]), tuple(int(v) for v in n["box"])) for n in record.get("numbers", [])]
+    numbers = [Number(str(n["text"]), tuple(int(v) for v in n["box"])) for n in record.get("numbers", [])]
     return digits, numbers
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from live_digits.data import load_mnist
 from live_digits.errors import UserError
-from live_digits.results import Box
+from live_digits.results import Box, Number
 
 SCENE_KINDS = (
     "plain",  # plain paper, everything else varies
@@ -59,22 +59,13 @@ class TruthDigit:
         return {"digit": int(self.digit), "box": [int(v) for v in self.box]}
 
 
-@dataclass(frozen=True)
-class TruthNumber:
-    text: str
-    box: Box
-
-    def to_json(self) -> dict:
-        return {"text": self.text, "box": [int(v) for v in self.box]}
-
-
 @dataclass
 class Scene:
     """One rendered frame and what is written in it, digits and numbers in reading order."""
 
     image: np.ndarray  # BGR uint8
     digits: list[TruthDigit]
-    numbers: list[TruthNumber]
+    numbers: list[Number]
     kind: str
 
     def truth_json(self, **where) -> dict:
@@ -89,14 +80,14 @@ class FrameTruth:
     frame: int
     time_s: float
     digits: list[TruthDigit]
-    numbers: list[TruthNumber]
+    numbers: list[Number]
     kind: str
 
     def to_json(self) -> dict:
         return _truth_json({"frame": self.frame, "time_s": round(self.time_s, 4)}, self.kind, self.digits, self.numbers)
 
 
-def _truth_json(where: dict, kind: str, digits: list[TruthDigit], numbers: list[TruthNumber]) -> dict:
+def _truth_json(where: dict, kind: str, digits: list[TruthDigit], numbers: list[Number]) -> dict:
     return {
         **where,
         "kind": kind,
@@ -1064,7 +1055,7 @@ def _camera(rng: np.random.Generator, look: Look, image: np.ndarray, compress: b
 # Truth from the warped label map
 
 
-def _truth(labels: np.ndarray, written: list[_Written]) -> tuple[list[TruthDigit], list[TruthNumber]]:
+def _truth(labels: np.ndarray, written: list[_Written]) -> tuple[list[TruthDigit], list[Number]]:
     ys, xs = np.nonzero(labels)
     if len(ys) == 0:
         return [], []
@@ -1084,7 +1075,7 @@ def _truth(labels: np.ndarray, written: list[_Written]) -> tuple[list[TruthDigit
         digit = TruthDigit(w.digit, (int(x0[i]), int(y0[i]), int(x1[i] - x0[i] + 1), int(y1[i] - y0[i] + 1)))
         digits.append(digit)
         members.setdefault(w.number, []).append(digit)
-    numbers = [TruthNumber("".join(str(d.digit) for d in group), union_box([d.box for d in group])) for _, group in sorted(members.items())]
+    numbers = [Number("".join(str(d.digit) for d in group), union_box([d.box for d in group])) for _, group in sorted(members.items())]
     return digits, numbers
 
 
