@@ -177,10 +177,12 @@ def run(specs: list[str], output: str | None = None, json_path: str | None = Non
         confidence: float = 0.5) -> int:
     """Recognise every image named; 0 when all were read, 1 when any could not be (each reported on stderr)."""
     inputs, problems = collect_inputs(specs)
+    if not inputs:  # nothing to do: the last problem is the error itself, not a line before it
+        for problem in problems[:-1]:
+            _report(problem)
+        raise UserError(problems[-1] if problems else "no images to read")
     for problem in problems:
         _report(problem)
-    if not inputs:
-        raise UserError("no images to read" if not problems else problems[-1])
     folder = prepare_output_folder(output) if output else None
     if json_path and json_path != "-":
         check_writable(json_path)
