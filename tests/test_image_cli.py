@@ -99,6 +99,7 @@ def test_bad_files_reported_and_skipped_then_non_zero_exit(photos, tmp_path, cap
 def test_nothing_readable_is_an_error(tmp_path, capsys, model_path):
     code, out, err = run(capsys, tmp_path / "missing.png", "--model", model_path)
     assert code == 1 and "no such file" in err
+    assert len(err.strip().splitlines()) == 1  # one line, said once
     (tmp_path / "empty_folder").mkdir()
     code, out, err = run(capsys, tmp_path / "empty_folder", "--model", model_path)
     assert code == 1 and "no image files" in err
