@@ -381,17 +381,26 @@ PIXEL_NOISE = 5.0
 
 def noisy(ink: np.ndarray, region: np.ndarray) -> bool:
     """Whether the frame's darkness is ruled by pixel-to-pixel (sensor) noise over the region."""
-    inside = region > 0
-    if not inside.any():
+    difference = cv2.absdiff(ink, cv2.GaussianBlur(ink, (3, 3), 0))
+    if difference.dtype != np.uint8 or region.dtype != np.uint8:
+        inside = region > 0
+        if not inside.any():
+            return False
+        return quantile(difference[inside], 0.5) >= PIXEL_NOISE
+    # The same median as `quantile`'s, from a histogram: several times faster than gathering the frame's pixels.
+    counts = np.cumsum(cv2.calcHist([difference], [0], region, [256], [0, 256]).ravel())
+    total = int(counts[-1])
+    if total == 0:
         return False
-    return quantile(cv2.absdiff(ink, cv2.GaussianBlur(ink, (3, 3), 0))[inside], 0.5) >= PIXEL_NOISE
+    return int(np.searchsorted(counts, min(total - 1, int(0.5 * total)), side="right")) >= PIXEL_NOISE
 
 
-def threshold_ink(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False) -> InkMask:
+def threshold_ink(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False,
+                  is_noisy: bool | None = None) -> InkMask:
     """The ink inside the region, by hysteresis: the faint parts of a stroke are kept when the stroke is dark
     somewhere, faint marks on their own are not. With `each_sheet`, the region's parts are sheets, each with its
-    own grain."""
-    if noisy(ink, region):
+    own grain. `is_noisy`: `noisy(ink, region)` when the caller already knows it (None: measured here)."""
+    if noisy(ink, region) if is_noisy is None else is_noisy:
         ink = cv2.GaussianBlur(ink, (3, 3), 0)
     weak_level, strong_level = ink_levels(ink, region, each_sheet=each_sheet)
     faint = cv2.bitwise_and(cv2.compare(ink, weak_level, cv2.CMP_GT), region)
@@ -625,11 +634,13 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
     ink, surface = ink_darkness(darkest_channel(work), closing)
     region = bright_surfaces(surface, region)
-    if noisy(ink, region):
+    smooth = noisy(ink, region)
+    if smooth:
         # Sensor noise rules the frame: the paper's brightness, a closing, would ride on the noise's peaks. The
         # frame is smoothed first (and the ink judged on its neighbours too, in threshold_ink).
         ink, surface = ink_darkness(darkest_channel(cv2.GaussianBlur(work, (3, 3), 0)), closing)
-    found = threshold_ink(ink, region, each_sheet=bool(paper))
+    # A quiet frame's ink is unchanged, so is its verdict; a smoothed frame's ink is measured afresh.
+    found = threshold_ink(ink, region, each_sheet=bool(paper), is_noisy=None if smooth else False)
     mask, labels, stats = found.mask, found.labels, found.stats
 
     region_height = _region_height(paper, gray.shape)
