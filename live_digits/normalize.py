@@ -51,6 +51,8 @@ def to_mnist(ink: np.ndarray, box, mask: np.ndarray, label: int | None = None) -
 
 
 MARGIN = 2  # pixels around the digit's mask whose grey ink still belongs to it: anti-aliased edges, faint joins
+_NEAR = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MARGIN + 1, 2 * MARGIN + 1))
+_BESIDE = np.ones((3, 3), np.uint8)
 
 
 def _soft_digit(ink: np.ndarray, mask: np.ndarray, x: int, y: int, w: int, h: int, label: int | None):
@@ -67,13 +69,16 @@ def _soft_digit(ink: np.ndarray, mask: np.ndarray, x: int, y: int, w: int, h: in
     if w <= 0 or h <= 0 or not own.any():
         return None, None
     own = own.astype(np.uint8)
-    near = cv2.dilate(own, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MARGIN + 1, 2 * MARGIN + 1)))
+    near = cv2.dilate(own, _NEAR)
     others = ((part > 0) & (own == 0)).astype(np.uint8)
     if others.any():
-        near &= 1 - cv2.dilate(others, np.ones((3, 3), np.uint8))
-    grey = ink[y0:y1, x0:x1].astype(np.float32)
-    strong = grey[own > 0]
-    core = max(float(np.partition(strong, int(0.9 * (len(strong) - 1)))[int(0.9 * (len(strong) - 1))]), 1.0)
+        near &= 1 - cv2.dilate(others, _BESIDE)
+    patch = ink[y0:y1, x0:x1]
+    grey = patch.astype(np.float32)
+    # The stroke's core level from the uint8 ink itself: the same value as from its float copy, found faster.
+    strong = patch[own > 0]
+    k = int(0.9 * (len(strong) - 1))
+    core = max(float(np.partition(strong, k)[k]), 1.0)
     # A camera blurs a stroke's edge over several pixels where MNIST's pen has about one: stretch the contrast so
     # the edge is as sharp as MNIST's once the digit is scaled to 20 px (the stroke's middle stays put).
     level = grey * near * (1.0 / core)
@@ -92,8 +97,9 @@ def stroke_width(soft: np.ndarray) -> float:
     strokes = (soft > 127).astype(np.uint8)
     if not strokes.any():
         return 0.0
-    distance = cv2.distanceTransform(np.pad(strokes, 1), cv2.DIST_L2, 3)[1:-1, 1:-1]
-    ridge = (distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
+    bordered = cv2.copyMakeBorder(strokes, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
+    distance = cv2.distanceTransform(bordered, cv2.DIST_L2, 3)[1:-1, 1:-1]
+    ridge = (distance > 0) & (distance >= cv2.dilate(distance, _BESIDE))
     values = distance[ridge]
     middle = len(values) // 2
     return max(1.0, 2.0 * float(np.partition(values, middle)[middle]) - 1.0)
@@ -106,7 +112,7 @@ def match_stroke(soft: np.ndarray, width: float, target: float) -> np.ndarray:
     if width < 0.75 * target:
         grow = round(target - width)
         if grow >= 1:
-            padded = np.pad(soft, grow)
+            padded = cv2.copyMakeBorder(soft, grow, grow, grow, grow, cv2.BORDER_CONSTANT, value=0)
             return cv2.dilate(padded, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow + 1, grow + 1)))
     elif width > 1.5 * target:
         shrink = min(round(width - target), round(width / 2) - 1)  # never erase a stroke
@@ -137,8 +143,8 @@ def centre_by_mass(digit: np.ndarray) -> np.ndarray:
     cy = float((digit.sum(axis=1) * np.arange(h)).sum()) / total
     cx = float((digit.sum(axis=0) * np.arange(w)).sum()) / total
     # Shift so the centre of mass lands on the centre, but never push the digit out of the image.
-    dx = float(np.clip(MNIST_CENTRE - cx, 0, MNIST_SIZE - w))
-    dy = float(np.clip(MNIST_CENTRE - cy, 0, MNIST_SIZE - h))
+    dx = float(min(max(MNIST_CENTRE - cx, 0.0), MNIST_SIZE - w))  # np.clip's result, without its overhead
+    dy = float(min(max(MNIST_CENTRE - cy, 0.0), MNIST_SIZE - h))
     shift = np.float32([[1, 0, dx], [0, 1, dy]])
     placed = cv2.warpAffine(digit.astype(np.float32), shift, (MNIST_SIZE, MNIST_SIZE), flags=cv2.INTER_LINEAR)
     # Every MNIST digit reaches full white somewhere; a thin stroke averaged down, or shifted by half a pixel,
