@@ -181,13 +181,15 @@ def _sheets_at(coarse: np.ndarray, slope: np.ndarray, level: float) -> list[tupl
     """(convex outline, how sheet-like: border sharpness and convexity, the region's mask) of the regions brighter
     than `level` that can be sheets, largest first; none unless the largest can."""
     bright = (coarse > level).astype(np.uint8)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4, ltype=cv2.CV_16U)
+    # Only the areas are needed: counted from the labels, they cost a fifth of OpenCV's full statistics.
+    count, labels = cv2.connectedComponents(bright, connectivity=4, ltype=cv2.CV_16U)
     if count < 2 or not (bright == 0).any():
         return []
+    areas = np.bincount(labels.ravel(), minlength=count).astype(np.int32)  # as OpenCV gives them: ties sort alike
     background = float(coarse[bright == 0].mean())
     sheets = []
-    for label in 1 + np.argsort(-stats[1:, AREA]):
-        area = stats[label, AREA]
+    for label in 1 + np.argsort(-areas[1:]):
+        area = areas[label]
         if area < (LARGEST_SHEET if not sheets else OTHER_SHEET) * coarse.size:
             break
         sheet = _sheet(coarse, slope, labels == label, background)
