@@ -841,9 +841,11 @@ def tighten_box(image: np.ndarray, box: Box) -> Box:
     paper, core = quantile(around, 0.9), quantile(inside, 0.02)
     if paper - core < 8:
         return box  # no clear mark: keep what segmentation saw
-    dark = inside < 0.5 * (paper + core)
-    ys, xs = np.flatnonzero(dark.any(axis=1)), np.flatnonzero(dark.any(axis=0))
-    return (x + int(xs[0]), y + int(ys[0]), int(xs[-1] - xs[0] + 1), int(ys[-1] - ys[0] + 1))
+    # The pixels darker than halfway (uint8 levels below it: at most its ceiling less one), and their bounds.
+    halfway = 0.5 * (paper + core)
+    _, dark = cv2.threshold(inside, float(np.ceil(halfway) - 1), 255, cv2.THRESH_BINARY_INV)
+    dx, dy, dw, dh = cv2.boundingRect(dark)
+    return (x + dx, y + dy, dw, dh)
 
 
 def to_input_box(box: Box, scale: float, shape: tuple[int, int]) -> Box:
