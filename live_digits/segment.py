@@ -112,7 +112,8 @@ def darkest_channel(image: np.ndarray) -> np.ndarray:
     is dark in at least one channel even where its luminance is close to the paper's."""
     if image.ndim == 2:
         return image
-    return cv2.min(cv2.min(image[:, :, 0], image[:, :, 1]), image[:, :, 2])
+    # NumPy's strided minimum: OpenCV would first copy each interleaved channel out.
+    return np.minimum(np.minimum(image[:, :, 0], image[:, :, 1]), image[:, :, 2])
 
 
 def working_scale(shape: tuple[int, ...], work_side: int = WORK_SIDE) -> float:
