@@ -686,11 +686,13 @@ def find_candidates(labels: np.ndarray, stats: np.ndarray, digit_height: float, 
     members: dict[int, list[int]] = {}
     for i, g in enumerate(group):
         members.setdefault(int(index[g]), []).append(int(index[i]))
-    if any(len(parts) > 1 for parts in members.values()):
-        relabel = np.arange(len(stats), dtype=np.int32)
-        for label, parts in members.items():
-            relabel[parts] = label
-        labels[:] = np.take(relabel, labels)  # the same lookup as relabel[labels], faster
+    # Each joined piece is relabelled within its own box, where all its pixels lie: far less than the frame.
+    for label, parts in members.items():
+        for part in parts:
+            if part != label:
+                x, y, w, h = (int(v) for v in stats[part, :4])
+                piece = labels[y : y + h, x : x + w]
+                piece[piece == part] = label
 
     # The frame's edge bounds what was seen as a sheet's edge does: a mark running off it is a fragment.
     outside = cv2.copyMakeBorder(cv2.bitwise_not(region)[1:-1, 1:-1], 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=255)
