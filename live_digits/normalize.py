@@ -46,7 +46,7 @@ def to_mnist(ink: np.ndarray, box, mask: np.ndarray, label: int | None = None) -
         return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
     # Strokes are measured on the crop's own pixels: shrinking first would dilute a thin stroke out of sight.
     scale = WORK_BOX / max(h, w)
-    soft = match_stroke(soft, stroke_width(own * 255.0), MNIST_STROKE / scale)
+    soft = match_stroke(soft, mask_stroke_width(own), MNIST_STROKE / scale)
     return centre_by_mass(fit_box(_to_work_box(soft)))
 
 
@@ -94,7 +94,11 @@ def _to_work_box(soft: np.ndarray) -> np.ndarray:
 
 def stroke_width(soft: np.ndarray) -> float:
     """Typical stroke width in pixels: twice the distance from the strokes' ridge to their edge."""
-    strokes = (soft > 127).astype(np.uint8)
+    return mask_stroke_width((soft > 127).astype(np.uint8))
+
+
+def mask_stroke_width(strokes: np.ndarray) -> float:
+    """`stroke_width` of a uint8 0/1 mask of the strokes."""
     if not strokes.any():
         return 0.0
     bordered = cv2.copyMakeBorder(strokes, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
