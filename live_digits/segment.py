@@ -8,6 +8,7 @@ so that the same code reads a sheet held close to a webcam and a page photograph
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -846,7 +847,7 @@ def tighten_box(image: np.ndarray, box: Box) -> Box:
         return box  # no clear mark: keep what segmentation saw
     # The pixels darker than halfway (uint8 levels below it: at most its ceiling less one), and their bounds.
     halfway = 0.5 * (paper + core)
-    _, dark = cv2.threshold(inside, float(np.ceil(halfway) - 1), 255, cv2.THRESH_BINARY_INV)
+    _, dark = cv2.threshold(inside, float(math.ceil(halfway) - 1), 255, cv2.THRESH_BINARY_INV)
     dx, dy, dw, dh = cv2.boundingRect(dark)
     return (x + dx, y + dy, dw, dh)
 
@@ -854,8 +855,9 @@ def tighten_box(image: np.ndarray, box: Box) -> Box:
 def to_input_box(box: Box, scale: float, shape: tuple[int, int]) -> Box:
     """A working-resolution box in input pixels, clipped to the input."""
     x, y, w, h = (float(v) for v in box)
-    x0, y0 = int(np.floor(x / scale)), int(np.floor(y / scale))
-    x1, y1 = int(np.ceil((x + w) / scale)), int(np.ceil((y + h) / scale))
+    # math's floor and ceil of a float are NumPy's, without the cost of a NumPy scalar.
+    x0, y0 = math.floor(x / scale), math.floor(y / scale)
+    x1, y1 = math.ceil((x + w) / scale), math.ceil((y + h) / scale)
     x0, y0 = max(0, x0), max(0, y0)
     x1, y1 = min(shape[1], x1), min(shape[0], y1)
     return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))
