@@ -21,6 +21,12 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def _add_recognizer_options(p) -> None:
+    """The options of every command that reads digits: which model, and how sure a digit must be."""
+    p.add_argument("--model", default=None, help=f".keras or .tflite model (default: {DEFAULT_MODEL})")
+    p.add_argument("--confidence", type=_confidence, default=0.5, help="least probability for a digit to count")
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser(
         "train",
@@ -93,8 +99,7 @@ def _add_image(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     p.add_argument("--output", metavar="DIR", help="write annotated copies into this folder (created if missing)")
     p.add_argument("--json", metavar="FILE", help="write one JSON line per image to FILE ('-' for stdout)")
-    p.add_argument("--model", default=str(DEFAULT_MODEL), help=".keras or .tflite model")
-    p.add_argument("--confidence", type=_confidence, default=0.5, help="least probability for a digit to count")
+    _add_recognizer_options(p)
     p.set_defaults(handler=_run_image)
 
 
@@ -118,8 +123,7 @@ def _add_video(sub) -> None:
     p.add_argument("--output", metavar="FILE", help="annotated video (.mp4, .avi, .mkv, .mov)")
     p.add_argument("--json", metavar="FILE", help="one JSON line per frame ('-' for stdout)")
     p.add_argument("--show", action="store_true", help="also show the video in a window")
-    p.add_argument("--model", default=None, help=f".keras or .tflite model (default: {DEFAULT_MODEL})")
-    p.add_argument("--confidence", type=_confidence, default=0.5, help="least probability for a digit to count")
+    _add_recognizer_options(p)
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.set_defaults(handler=_run_video)
 
@@ -147,8 +151,7 @@ def _add_camera(sub) -> None:
     p.add_argument("--record", metavar="FILE", help="record the annotated video from the start ('r' toggles)")
     p.add_argument("--json", metavar="FILE", help="one JSON line per processed frame ('-' for stdout)")
     p.add_argument("--snapshots", metavar="DIR", default=".", help="folder for the 's' key's snapshots")
-    p.add_argument("--model", default=None, help=f".keras or .tflite model (default: {DEFAULT_MODEL})")
-    p.add_argument("--confidence", type=_confidence, default=0.5, help="least probability for a digit to count")
+    _add_recognizer_options(p)
     p.set_defaults(handler=_run_camera)
 
 
@@ -186,8 +189,7 @@ def _add_scenes(sub) -> None:
     p.add_argument("--seed", type=int, default=FIRST_EVALUATION_SEED, help="first seed (scene i uses seed+i)")
     p.add_argument("--kinds", nargs="+", choices=SCENE_KINDS, metavar="KIND",
                    help=f"scene kinds, taken in turn (default: all of {', '.join(SCENE_KINDS)})")
-    p.add_argument("--model", default=None, help=f".keras or .tflite model (default: {DEFAULT_MODEL})")
-    p.add_argument("--confidence", type=_confidence, default=0.5, help="least probability for a digit to count")
+    _add_recognizer_options(p)
     p.add_argument("--live", action="store_true", help="segment at the live video resolution, not the photo one")
     p.add_argument("--json", metavar="FILE", help="also write the tallies per kind as JSON")
     p.add_argument("--failures", metavar="DIR", help="write every imperfectly read scene there, truth and reading drawn")
