@@ -12,19 +12,20 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import cv2
 import numpy as np
 
 from live_digits.errors import UserError
 from live_digits.overlay import draw_label, draw_result, frame_text_height
-from live_digits.results import Result
+from live_digits.results import Detection, Result
 from live_digits.sinks import STDOUT, JsonLinesSink, VideoSink, check_video_path, check_writable
 from live_digits.sources import Frame, open_source
 from live_digits.tracking import Tracker
@@ -114,12 +115,136 @@ def percentiles_ms(seconds: Iterable[float]) -> dict[str, float]:
 # The loop
 
 
-def track_and_read(frame: Frame, recognizer, tracker: Tracker | None, clock: StageClock) -> Result:
-    """One frame through the recognizer and the tracker, every stage timed."""
-    detections = recognizer.detect(frame.image)
-    for stage, seconds in recognizer.last_timings.items():
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+@dataclass
+class Detected:
+    """A frame after `detect`, on its way back to the loop: its detections, or the error that stopped them."""
+
+    frame: Frame
+    detections: list[Detection] | None
+    timings: dict[str, float]  # seconds per recognizer stage, spent on a worker
+    mask: np.ndarray | None  # the ink mask, for the window's threshold view
+    started_at: float  # time.perf_counter() when detect began: latency is counted from here
+    error: Exception | None = None
+
+
+def detect_frame(recognizer, frame: Frame) -> Detected:
+    started = time.perf_counter()
+    try:
+        detections = recognizer.detect(frame.image)
+    except Exception as error:  # the loop decides whether one bad frame is a bug
+        return Detected(frame, None, {}, None, started, error)
+    return Detected(frame, detections, dict(recognizer.last_timings), recognizer.last_mask, started)
+
+
+def worker_recognizer(recognizer):
+    """A recognizer of its own for a detect worker (a LiteRT interpreter serves one thread at a time), with the
+    same model and working size; one LiteRT thread each, as the workers already share out the cores."""
+    from live_digits.classify import Classifier
+    from live_digits.recognizer import Recognizer
+
+    classifier = recognizer.classifier
+    if classifier.backend != "litert":  # Keras models serve many threads at once, and take seconds to load
+        own = classifier
+    else:
+        own = Classifier(classifier.path, threads=1)
+    return Recognizer(model=own, confidence=recognizer.confidence, work_side=recognizer.work_side)
+
+
+class DetectPool:
+    """`detect` for a stream of frames on `len(recognizers)` threads, handed back in the source's order.
+
+    Frames are independent until tracking, and OpenCV and LiteRT let go of the GIL while they work, so threads
+    share the cores. Each worker pulls its next frame itself when it is free: a live source then gives it the
+    newest frame, a file the next one. At most `ahead` frames are out between the source and the loop, so a
+    slow loop holds the workers back instead of piling frames up. An error of the source (a truncated file)
+    comes after the frames before it, as it would in a plain loop."""
+
+    def __init__(self, frames: Iterable[Frame], recognizers: list, ahead: int):
+        self._frames = iter(frames)
+        self._ahead = max(ahead, len(recognizers))
+        self._pulling = threading.Lock()  # one worker at a time draws from the source
+        self._changed = threading.Condition()
+        self._done: dict[int, Detected] = {}
+        self._pulled = 0
+        self._handed = 0
+        self._end: int | None = None  # frames in all, once the source has ended
+        self._source_error: BaseException | None = None
+        self._stopping = False
+        self._threads = [threading.Thread(target=self._work, args=(r,), name=f"detect {i}", daemon=True)
+                         for i, r in enumerate(recognizers)]
+        for thread in self._threads:
+            thread.start()
+
+    def __iter__(self) -> Iterator[Detected]:
+        return self
+
+    def __next__(self) -> Detected:
+        with self._changed:
+            while self._handed not in self._done and self._handed != self._end:
+                self._changed.wait(0.5)  # a timeout keeps Ctrl-C responsive
+            if self._handed == self._end:
+                if self._source_error is not None:
+                    error, self._source_error = self._source_error, None
+                    raise error
+                raise StopIteration
+            detected = self._done.pop(self._handed)
+            self._handed += 1
+            self._changed.notify_all()
+            return detected
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop pulling frames; wait a while for workers inside a detect (a worker waiting on a stalled
+        stream is left behind: it is a daemon and stops with the source)."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+        deadline = time.perf_counter() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.perf_counter()))
+
+    def __enter__(self) -> DetectPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _work(self, recognizer) -> None:
+        while True:
+            with self._pulling:
+                with self._changed:
+                    self._changed.wait_for(lambda: self._stopping or self._end is not None
+                                           or self._pulled - self._handed < self._ahead)
+                    if self._stopping or self._end is not None:
+                        return
+                try:
+                    frame = next(self._frames)
+                except BaseException as error:
+                    with self._changed:
+                        self._end = self._pulled
+                        if not isinstance(error, StopIteration):
+                            self._source_error = error
+                        self._changed.notify_all()
+                    return
+                number = self._pulled
+                self._pulled += 1
+            detected = detect_frame(recognizer, frame)
+            with self._changed:
+                self._done[number] = detected
+                self._changed.notify_all()
+
+
+def track_and_read(detected: Detected, recognizer, tracker: Tracker | None, clock: StageClock) -> Result:
+    """One frame's detections through the tracker, then read; every stage timed."""
+    if detected.error is not None:
+        raise detected.error
+    for stage, seconds in detected.timings.items():
         clock.add(stage, seconds)
     started = time.perf_counter()
+    detections = detected.detections
     if tracker is not None:
         detections = tracker.update(detections)
     tracked = time.perf_counter()
@@ -138,62 +263,69 @@ def json_record(frame: Frame, result: Result) -> dict:
 
 def run_loop(frames: Iterable[Frame], recognizer, tracker: Tracker | None = None, *, video: VideoSink | None = None,
              recorder: Recorder | None = None, json_lines: JsonLinesSink | None = None, view: LiveView | None = None,
-             progress=None, clock: StageClock | None = None) -> RunSummary:
+             progress=None, clock: StageClock | None = None, workers: int | None = None) -> RunSummary:
     """Process every frame `frames` yields until it ends, the user quits, or Ctrl-C. `video` gets every frame of
     a file; `recorder` the camera's recording while it is on. Frames are annotated in place (the source hands each
-    one over), so nothing is copied unless a window shows it."""
+    one over), so nothing is copied unless a window shows it.
+
+    `detect` runs on `workers` threads (default: one per core) ahead of this loop, which tracks, reads, draws and
+    writes each frame in the source's order: the outputs are the same whatever the number of workers."""
     clock = clock or StageClock()
     summary = RunSummary()
     failed_in_a_row = 0
-    iterator = iter(frames)
+    workers = workers or usable_cores()
+    info = getattr(frames, "info", None)
+    # A live source's frames should be fresh when they are detected: no more waiting than there are workers.
+    ahead = workers if info is not None and info.live else 2 * workers
     started = time.perf_counter()
     try:
-        while view is None or not view.controls.quit:
-            if view is not None and view.controls.paused:
-                view.idle()
-                continue
-            waited = time.perf_counter()
-            frame = next(iterator, None)
-            begun = time.perf_counter()
-            if frame is None:
-                break
-            clock.add("wait", begun - waited)
-            clock.add("decode", frame.decode_s)
-            try:
-                result = track_and_read(frame, recognizer, tracker, clock)
-                drawn_at = time.perf_counter()
-                # Drawing only for someone who will see it: JSON lines alone need no pictures.
-                if video is not None or view is not None or (recorder is not None and recorder.recording):
-                    draw_result(frame.image, result)
-                written_at = time.perf_counter()
-                clock.add("draw", written_at - drawn_at)
-                failed_in_a_row = 0
-            except Exception as error:
-                failed_in_a_row += 1
-                summary.failed += 1
-                if failed_in_a_row > MAX_FAILED_IN_A_ROW:
-                    raise
-                log.warning("frame %d: %s: %s (skipped)", frame.index, type(error).__name__, error)
-                result = None
-                written_at = time.perf_counter()
-            # A failed frame goes in as it came, where it is a picture at all: the video keeps the input's timing.
-            if result is not None or is_bgr_picture(frame.image):
-                if video is not None:
-                    video.write(frame.image)
-                if recorder is not None:
-                    recorder.write(frame)
-            if json_lines is not None and result is not None:
-                json_lines.write(json_record(frame, result))
-            done = time.perf_counter()
-            clock.add("write", done - written_at)
-            if result is not None:
-                clock.frame_done(done - begun, done - frame.captured_at)
-                summary.frames += 1
-            if progress is not None:
-                progress.update(1)
-            if view is not None:
-                view.show(frame, result, recognizer, clock)
-                clock.add("show", time.perf_counter() - done)
+        with DetectPool(frames, [worker_recognizer(recognizer) for _ in range(workers)], ahead) as pool:
+            while view is None or not view.controls.quit:
+                if view is not None and view.controls.paused:
+                    view.idle()
+                    continue
+                waited = time.perf_counter()
+                detected = next(pool, None)
+                if detected is None:
+                    break
+                frame = detected.frame
+                clock.add("wait", time.perf_counter() - waited)
+                clock.add("decode", frame.decode_s)
+                try:
+                    result = track_and_read(detected, recognizer, tracker, clock)
+                    drawn_at = time.perf_counter()
+                    # Drawing only for someone who will see it: JSON lines alone need no pictures.
+                    if video is not None or view is not None or (recorder is not None and recorder.recording):
+                        draw_result(frame.image, result)
+                    written_at = time.perf_counter()
+                    clock.add("draw", written_at - drawn_at)
+                    failed_in_a_row = 0
+                except Exception as error:
+                    failed_in_a_row += 1
+                    summary.failed += 1
+                    if failed_in_a_row > MAX_FAILED_IN_A_ROW:
+                        raise
+                    log.warning("frame %d: %s: %s (skipped)", frame.index, type(error).__name__, error)
+                    result = None
+                    written_at = time.perf_counter()
+                # A failed frame goes in as it came, where it is a picture at all: the video keeps the input's timing.
+                if result is not None or is_bgr_picture(frame.image):
+                    if video is not None:
+                        video.write(frame.image)
+                    if recorder is not None:
+                        recorder.write(frame)
+                if json_lines is not None and result is not None:
+                    json_lines.write(json_record(frame, result))
+                done = time.perf_counter()
+                clock.add("write", done - written_at)
+                if result is not None:
+                    clock.frame_done(done - detected.started_at, done - frame.captured_at)
+                    summary.frames += 1
+                if progress is not None:
+                    progress.update(1)
+                if view is not None:
+                    view.show(frame, result, detected.mask, recognizer, clock)
+                    clock.add("show", time.perf_counter() - done)
     except KeyboardInterrupt:
         summary.interrupted = True
     summary.seconds = time.perf_counter() - started
@@ -246,12 +378,12 @@ class LiveView:
         _point_qt_at_system_fonts()
         cv2.namedWindow(WINDOW_TITLE, cv2.WINDOW_NORMAL | cv2.WINDOW_KEEPRATIO | cv2.WINDOW_GUI_NORMAL)
 
-    def show(self, frame: Frame, result: Result | None, recognizer, clock: StageClock) -> None:
+    def show(self, frame: Frame, result: Result | None, mask: np.ndarray | None, recognizer, clock: StageClock) -> None:
         self.fps.tick(time.perf_counter())
         self._recognizer = recognizer
         self._last_frame, self._last_result = frame, result
-        if self.controls.show_mask and recognizer.last_mask is not None:
-            display = self._mask_view(frame, result, recognizer.last_mask)
+        if self.controls.show_mask and mask is not None:
+            display = self._mask_view(frame, result, mask)
         else:
             display = frame.image.copy()  # the frame itself stays clean for a snapshot
         latency = clock.latencies[-1] * 1000 if clock.latencies else 0.0

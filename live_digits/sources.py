@@ -310,7 +310,12 @@ class VideoFileSource(Source):
             self._thread = threading.Thread(target=self._decode_loop, name=f"decode {self.info.name}", daemon=True)
             self._thread.start()
         while True:
-            item = self._frames.get()
+            try:
+                item = self._frames.get(timeout=0.1)
+            except queue.Empty:
+                if self._stopping.is_set():  # closed while a consumer (a detect worker) still waits here
+                    return
+                continue
             if item is self._END:
                 break
             if isinstance(item, BaseException):

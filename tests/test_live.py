@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from live_digits.cli import main
-from live_digits.live import MAX_FAILED_IN_A_ROW, RollingFps, display_problem, make_recognizer, percentiles_ms, run_loop
+from live_digits.live import (MAX_FAILED_IN_A_ROW, RollingFps, display_problem, json_record, make_recognizer,
+                              percentiles_ms, run_loop)
 from live_digits.overlay import draw_result
 from live_digits.results import Digit, Number, Result
 from live_digits.sinks import JsonLinesSink, VideoSink
@@ -103,6 +104,21 @@ def test_camera_path_driven_by_a_video_file(scene_video, model_path, tmp_path, c
     assert frames == sorted(set(frames)) and frames[-1] <= 29 and len(frames) >= 5
     # Frames the loop was too busy to take are repeated: the recording keeps the camera's real time.
     assert len(frames) <= len(read_frames(recording)) <= 30
+
+
+def test_outputs_are_those_of_a_plain_loop_whatever_the_number_of_workers(scene_video, model_path, tmp_path):
+    """Frames are detected on several threads at once, then tracked in order: nothing may change for it."""
+    recognizer, tracker = make_recognizer(str(model_path), 0.5), Tracker()
+    with open_source(scene_video) as source:
+        plain = [json_record(frame, recognizer.read(tracker.update(recognizer.detect(frame.image))))
+                 for frame in source]
+    assert sum(bool(line["digits"]) for line in plain) > 15
+    for workers in (1, 3):
+        path = tmp_path / f"{workers}.jsonl"
+        with open_source(scene_video) as source, JsonLinesSink(path) as json_lines:
+            summary = run_loop(source, make_recognizer(str(model_path), 0.5), Tracker(), json_lines=json_lines,
+                               workers=workers)
+        assert summary.frames == 30 and read_lines(path) == plain, f"{workers} workers"
 
 
 def make_truncated(tmp_path: Path, scene_video: Path) -> Path:
