@@ -1,8 +1,11 @@
 """How fast the live loop is, measured by running it: the figures come from the stage clock that `live-digits video`
 itself keeps, on a rendered 720p video with about a dozen digits a frame.
 
-Four measurements, in one run:
-  real      `live-digits video INPUT --json FILE`, as a user runs it: end-to-end FPS and time per stage;
+Six measurements, in one run:
+  command   `live-digits video INPUT --json FILE` run as a user runs it, timed with its start-up subtracted
+            (the same command on the first frames only);
+  real      the video command's work in this process: end-to-end FPS and time per stage;
+  one       the same with detect on one worker thread, to see what the other cores add;
   naive     the same frames through a textbook loop (decode, segment, then Keras `model.predict` per crop);
   camera    the webcam path (the threaded newest-frame reader) fed the video in real time: capture-to-output latency;
   memory    resident memory while the real loop runs over the video again and again (--minutes).
@@ -15,6 +18,7 @@ import itertools
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +38,7 @@ from live_digits.tracking import Tracker
 SIZE = (1280, 720)
 FPS = 30.0
 DIGITS_WANTED = (10, 14)  # digits a frame: "about a dozen"
-LOOP_STAGES = ("wait", "track", "read", "draw", "write")  # the rest is the recognizer's, and decoding's
+LOOP_STAGES = ("track", "read", "draw", "write")  # the rest runs on the decoding and detect threads
 FIRST_SEED = 500  # below the evaluation seeds; the scenes' content does not matter here, only their load
 
 
@@ -58,6 +62,17 @@ class MemoryTrace:
 
 
 @dataclass
+class CommandTiming:
+    """The video command as a process: all of it, and the part spent on frames (start-up subtracted)."""
+
+    frames: int
+    seconds: float  # the whole command
+    startup_s: float  # the same command on `short_frames` frames, less those frames' share of the per-frame time
+    short_frames: int
+    fps: float  # frames beyond the short run over the seconds beyond it
+
+
+@dataclass
 class BenchmarkReport:
     video: str
     size: tuple[int, int]
@@ -65,21 +80,28 @@ class BenchmarkReport:
     digits_per_frame: float
     cpu: str
     real: RunSummary
+    one_worker: RunSummary | None
+    command: CommandTiming | None
     naive_ms_per_frame: float | None
     naive_frames: int
     camera: RunSummary | None
     memory: MemoryTrace | None
 
-    @property
-    def speedup(self) -> float | None:
-        if not self.naive_ms_per_frame or not self.real.fps:
+    def speedup(self, fps: float) -> float | None:
+        if not self.naive_ms_per_frame or not fps:
             return None
-        return self.naive_ms_per_frame * self.real.fps / 1000
+        return self.naive_ms_per_frame * fps / 1000
 
     def to_json(self) -> dict:
         data = asdict(self)
         data["real"]["fps"] = round(self.real.fps, 1)
-        data["speedup_over_naive"] = None if self.speedup is None else round(self.speedup, 1)
+        if self.one_worker is not None:
+            data["one_worker"]["fps"] = round(self.one_worker.fps, 1)
+        speedup = self.speedup(self.real.fps)
+        data["speedup_over_naive"] = None if speedup is None else round(speedup, 1)
+        if self.command is not None:
+            command_speedup = self.speedup(self.command.fps)
+            data["command_speedup_over_naive"] = None if command_speedup is None else round(command_speedup, 1)
         if self.memory is not None:
             data["memory"]["peaks_mb"] = self.memory.peaks_mb()
         return data
@@ -124,9 +146,47 @@ def _seed_with_about_a_dozen_digits(folder: Path, size: tuple[int, int]) -> int:
 # The measurements
 
 
-def measure_real(video: Path, model, workdir: Path) -> RunSummary:
+def measure_real(video: Path, model, workdir: Path, workers: int | None = None) -> RunSummary:
     """Exactly the video command with --json, progress bar off."""
-    return process_video(str(video), json_path=str(workdir / "real.jsonl"), model=model, progress=False)
+    return process_video(str(video), json_path=str(workdir / "real.jsonl"), model=model, progress=False,
+                         workers=workers)
+
+
+def measure_command(video: Path, model, workdir: Path, frames: int, short_frames: int = 10) -> CommandTiming | None:
+    """`live-digits video VIDEO --json FILE` as a separate process, and the same on a copy of its first
+    `short_frames` frames: the difference is what the frames beyond those cost, start-up (imports, model)
+    subtracted."""
+    import cv2
+
+    short = workdir / f"first-{short_frames}.mp4"
+    capture = cv2.VideoCapture(str(video))
+    writer = None
+    try:
+        for _ in range(short_frames):
+            ok, image = capture.read()
+            if not ok:
+                return None
+            if writer is None:
+                fps = capture.get(cv2.CAP_PROP_FPS) or FPS
+                writer = cv2.VideoWriter(str(short), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                         (image.shape[1], image.shape[0]))
+            writer.write(image)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+
+    def seconds(path: Path) -> float:
+        command = [sys.executable, "-m", "live_digits", "video", str(path), "--json", str(workdir / "command.jsonl"),
+                   "--no-progress", "--model", str(model)]
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - started
+
+    whole, first = seconds(video), seconds(short)
+    per_frame = max(1e-9, whole - first) / (frames - short_frames)
+    return CommandTiming(frames=frames, seconds=round(whole, 3), startup_s=round(first - short_frames * per_frame, 3),
+                         short_frames=short_frames, fps=round(1 / per_frame, 1))
 
 
 def measure_naive(video: Path, model, frames: int) -> float | None:
@@ -207,6 +267,11 @@ def measure_memory(video: Path, model, workdir: Path, minutes: float, sample_eve
     return trace
 
 
+def frames_in(video: Path) -> int:
+    with open_source(video) as source:
+        return sum(1 for _ in source)
+
+
 def resident_mb() -> float:
     """This process's resident memory now (Linux), or its peak where only that is known."""
     try:
@@ -243,15 +308,28 @@ def format_report(report: BenchmarkReport) -> str:
         f"{report.digits_per_frame:.1f} digits a frame",
         f"machine    {report.cpu}",
         "",
-        f"real loop  {real.fps:7.1f} FPS end to end ({real.frames} frames in {real.seconds:.2f} s)",
+    ]
+    if report.command is not None:
+        command = report.command
+        lines.append(f"command    {command.fps:7.1f} FPS end to end, start-up subtracted: `live-digits video INPUT "
+                     f"--json FILE` took {command.seconds:.2f} s for {command.frames} frames, "
+                     f"{command.startup_s:.2f} s of it start-up")
+    lines += [
+        f"real loop  {real.fps:7.1f} FPS end to end ({real.frames} frames in {real.seconds:.2f} s, "
+        f"detect on {real.workers} threads)",
         "           ms a frame: " + "  ".join(f"{stage} {ms:.2f}" for stage, ms in real.stage_ms.items()
                                                if stage != "show"),
-        "           (decode runs on its own thread; 'wait' is what it costs the loop)",
-        f"           the loop's own work (wait, track, read, draw, write): "
+        "           (decode and the recognizer's stages run on their own threads, each stage timed as it ran there;",
+        "           'wait' is the loop standing idle for them)",
+        f"           the loop's own work (track, read, draw, write): "
         f"{sum(real.stage_ms.get(k, 0) for k in LOOP_STAGES):.2f} ms a frame",
         f"latency    detect to written: p50 {real.latency_ms.get('p50', 0):.1f} ms, "
         f"p95 {real.latency_ms.get('p95', 0):.1f} ms, max {real.latency_ms.get('max', 0):.1f} ms",
     ]
+    if report.one_worker is not None:
+        one = report.one_worker
+        lines.append(f"one worker {one.fps:7.1f} FPS with detect on one thread; {real.workers} threads are "
+                     f"{real.fps / max(one.fps, 1e-9):.2f}x that")
     if report.camera is not None:
         cam = report.camera
         lines.append(f"camera     real-time feed: {cam.fps:.1f} FPS processed; capture to output p50 "
@@ -260,7 +338,8 @@ def format_report(report: BenchmarkReport) -> str:
     if report.naive_ms_per_frame is not None:
         lines.append(f"naive loop {report.naive_ms_per_frame:7.1f} ms a frame ({1000 / report.naive_ms_per_frame:.2f}"
                      f" FPS, Keras predict per crop, {report.naive_frames} frames)")
-        lines.append(f"speed-up   {report.speedup:7.1f}x the naive loop")
+        lines.append(f"speed-up   {report.speedup(real.fps):7.1f}x the naive loop"
+                     + (f" ({report.speedup(report.command.fps):.1f}x for the command)" if report.command else ""))
     else:
         lines.append("naive loop skipped (needs the .keras model)")
     if report.memory is not None:
@@ -282,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "live-digits-benchmark"),
                         help="where the rendered video is kept between runs")
     parser.add_argument("--naive-frames", type=int, default=10, help="frames through the (slow) naive loop")
+    parser.add_argument("--no-command", dest="command", action="store_false",
+                        help="skip timing the video command as a separate process")
+    parser.add_argument("--no-one-worker", dest="one_worker", action="store_false",
+                        help="skip the run with detect on one thread")
     parser.add_argument("--camera-seconds", type=float, default=5.0, help="seconds of the real-time camera path; 0 skips")
     parser.add_argument("--minutes", type=float, default=0.25, help="minutes of the memory run; 0 skips")
     parser.add_argument("--json", help="also write the figures to this JSON file")
@@ -308,8 +391,16 @@ def run(args) -> BenchmarkReport:
         video, digits = benchmark_video(Path(args.cache), args.frames)
     with tempfile.TemporaryDirectory(prefix="live-digits-benchmark-") as workdir:
         workdir = Path(workdir)
+        command = None
+        if args.command:
+            print("video command ...", file=sys.stderr)
+            command = measure_command(video, model, workdir, frames_in(video))
         print("real loop ...", file=sys.stderr)
         real = measure_real(video, model, workdir)
+        one_worker = None
+        if args.one_worker:
+            print("real loop, one worker ...", file=sys.stderr)
+            one_worker = measure_real(video, model, workdir, workers=1)
         camera = None
         if args.camera_seconds > 0:
             print("camera path ...", file=sys.stderr)
@@ -326,5 +417,6 @@ def run(args) -> BenchmarkReport:
     with open_source(video) as source:
         info = source.info
     return BenchmarkReport(video=str(video), size=(info.width, info.height), frames=real.frames,
-                           digits_per_frame=digits, cpu=cpu_description(), real=real, naive_ms_per_frame=naive,
+                           digits_per_frame=digits, cpu=cpu_description(), real=real, one_worker=one_worker,
+                           command=command, naive_ms_per_frame=naive,
                            naive_frames=args.naive_frames, camera=camera, memory=memory)

@@ -88,6 +88,7 @@ class RunSummary:
     latency_ms: dict[str, float] = field(default_factory=dict)  # p50/p95/max, detect to written
     age_ms: dict[str, float] = field(default_factory=dict)  # p50/p95/max, decoded to written
     interrupted: bool = False
+    workers: int = 1  # threads that ran detect
 
     @property
     def fps(self) -> float:
@@ -271,9 +272,9 @@ def run_loop(frames: Iterable[Frame], recognizer, tracker: Tracker | None = None
     `detect` runs on `workers` threads (default: one per core) ahead of this loop, which tracks, reads, draws and
     writes each frame in the source's order: the outputs are the same whatever the number of workers."""
     clock = clock or StageClock()
-    summary = RunSummary()
-    failed_in_a_row = 0
     workers = workers or usable_cores()
+    summary = RunSummary(workers=workers)
+    failed_in_a_row = 0
     info = getattr(frames, "info", None)
     # A live source's frames should be fresh when they are detected: no more waiting than there are workers.
     ahead = workers if info is not None and info.live else 2 * workers
@@ -566,9 +567,9 @@ def run_video(input: str, output: str | None = None, json_path: str | None = Non
 
 
 def process_video(input: str, output: str | None = None, json_path: str | None = None, show: bool = False,
-                  model=None, confidence: float = 0.5, progress: bool = True) -> RunSummary:
+                  model=None, confidence: float = 0.5, progress: bool = True, workers: int | None = None) -> RunSummary:
     """The video command's work, returning its summary (the benchmark runs exactly this). `model` may also be
-    a loaded Classifier."""
+    a loaded Classifier; `workers` (default: one per core) is for comparing, the command has no option for it."""
     from tqdm import tqdm
 
     if output is not None:
@@ -590,7 +591,7 @@ def process_video(input: str, output: str | None = None, json_path: str | None =
             if view is not None:
                 outputs.callback(view.close)
             return run_loop(source, recognizer, tracker, video=video, json_lines=json_lines, view=view,
-                            progress=bar)
+                            progress=bar, workers=workers)
 
 
 def run_camera(camera: str = "0", width: int | None = None, height: int | None = None, record: str | None = None,
