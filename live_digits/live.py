@@ -116,6 +116,10 @@ def percentiles_ms(seconds: Iterable[float]) -> dict[str, float]:
 # The loop
 
 
+# Processes share the cores fully; threads share the GIL for the Python parts of detect (about a third of it).
+DETECT_IN_PROCESSES = True
+
+
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -155,18 +159,154 @@ def worker_recognizer(recognizer):
     return Recognizer(model=own, confidence=recognizer.confidence, work_side=recognizer.work_side)
 
 
-class DetectPool:
-    """`detect` for a stream of frames on `len(recognizers)` threads, handed back in the source's order.
+class ThreadDetector:
+    """detect in the calling thread, with a recognizer of its own."""
 
-    Frames are independent until tracking, and OpenCV and LiteRT let go of the GIL while they work, so threads
-    share the cores. Each worker pulls its next frame itself when it is free: a live source then gives it the
+    def __init__(self, recognizer):
+        self._recognizer = worker_recognizer(recognizer)
+
+    def wait_ready(self) -> None:
+        pass
+
+    def detect(self, frame: Frame) -> Detected:
+        return detect_frame(self._recognizer, frame)
+
+    def close(self) -> None:
+        pass
+
+
+class ProcessDetector:
+    """detect in a process of its own, which loads the model once: no GIL shared with the loop or the other
+    workers. The frame goes over in a memory-mapped file both map (a copy, not a pickle; in /dev/shm where
+    there is one, so it never touches a disk), the detections come back pickled.
+    The process runs in a session of its own, out of reach of the terminal's Ctrl-C (the loop handles that),
+    and ends when its end of the socket closes."""
+
+    def __init__(self, recognizer, keep_mask: bool):
+        import socket
+        import subprocess
+        from multiprocessing.connection import Connection
+
+        ours, theirs = socket.socketpair()
+        classifier = recognizer.classifier
+        # A plain `python -c`, not multiprocessing: a spawned child would import the caller's main script again.
+        command = [sys.executable, "-c", "import sys; from live_digits.live import _detect_process; "
+                   "_detect_process(*sys.argv[1:])", str(theirs.fileno()), str(classifier.path),
+                   str(int(classifier.backend == "litert")), str(recognizer.work_side), str(int(keep_mask))]
+        self._process = subprocess.Popen(command, pass_fds=(theirs.fileno(),), start_new_session=True)
+        theirs.close()
+        self._pipe = Connection(ours.detach())
+        self._memory = None
+
+    def wait_ready(self) -> None:
+        """Until the process has loaded the model: start-up, not frames, pays for that."""
+        self._pipe.recv()
+
+    def detect(self, frame: Frame) -> Detected:
+        image = frame.image
+        if self._memory is None or len(self._memory) < image.nbytes:
+            self._release_memory()
+            self._memory = SharedFile(image.nbytes)
+        np.ndarray(image.shape, image.dtype, self._memory.map)[...] = image
+        started = time.perf_counter()
+        self._pipe.send((str(self._memory.path), image.shape, image.dtype.str))
+        detections, timings, mask, error = self._pipe.recv()
+        return Detected(frame, detections, timings, mask, started, error)
+
+    def close(self) -> None:
+        self._pipe.close()  # the process sees the end of its socket and returns
+        try:
+            self._process.wait(timeout=5.0)
+        except Exception:
+            self._process.kill()
+        self._release_memory()
+
+    def _release_memory(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None
+
+
+class SharedFile:
+    """A memory-mapped temporary file of `size` bytes that another process maps by its path; removed on close."""
+
+    def __init__(self, size: int, path: Path | None = None):
+        import mmap
+        import tempfile
+
+        self.owner = path is None
+        if self.owner:
+            folder = "/dev/shm" if Path("/dev/shm").is_dir() else None
+            fd, name = tempfile.mkstemp(prefix="live-digits-frame-", dir=folder)
+            os.ftruncate(fd, max(1, size))
+            self.path = Path(name)
+        else:
+            fd = os.open(path, os.O_RDWR)
+            self.path = path
+        try:
+            self.map = mmap.mmap(fd, 0)
+        finally:
+            os.close(fd)
+
+    def __len__(self) -> int:
+        return len(self.map)
+
+    def close(self) -> None:
+        self.map.close()
+        if self.owner:
+            self.path.unlink(missing_ok=True)
+
+
+def _detect_process(fd: str, model: str, litert: str, work_side: str, keep_mask: str) -> None:
+    """A ProcessDetector's process: frames in, detections out, until the socket closes."""
+    from multiprocessing.connection import Connection
+
+    from live_digits.classify import Classifier
+    from live_digits.recognizer import Recognizer
+
+    pipe = Connection(int(fd))
+    litert, work_side, keep_mask = litert == "1", int(work_side), keep_mask == "1"
+
+    recognizer = Recognizer(model=Classifier(model, prefer_tflite=litert, threads=1), work_side=work_side)
+    pipe.send(None)  # ready
+    attached: dict[str, SharedFile] = {}
+    try:
+        while True:
+            try:
+                name, shape, dtype = pipe.recv()
+            except (EOFError, OSError):
+                return
+            if name not in attached:
+                for old in attached.values():
+                    old.close()
+                attached = {name: SharedFile(0, Path(name))}
+            image = np.ndarray(shape, np.dtype(dtype), attached[name].map)
+            try:
+                detections, error = recognizer.detect(image), None
+                timings, mask = dict(recognizer.last_timings), recognizer.last_mask if keep_mask else None
+            except Exception as e:
+                detections, timings, mask, error = None, {}, None, e
+            del image  # a view of the shared memory must not outlive it
+            pipe.send((detections, timings, mask, error))
+    finally:
+        for memory in attached.values():
+            memory.close()
+
+
+class DetectPool:
+    """`detect` for a stream of frames by `detectors` (each run by a thread of its own), handed back in the
+    source's order; the pool closes the detectors.
+
+    Frames are independent until tracking, so they can be detected side by side. Each worker pulls its next
+    frame itself when it is free: a live source then gives it the
     newest frame, a file the next one. At most `ahead` frames are out between the source and the loop, so a
     slow loop holds the workers back instead of piling frames up. An error of the source (a truncated file)
     comes after the frames before it, as it would in a plain loop."""
 
-    def __init__(self, frames: Iterable[Frame], recognizers: list, ahead: int):
+    def __init__(self, frames: Iterable[Frame], detectors: list, ahead: int):
         self._frames = iter(frames)
-        self._ahead = max(ahead, len(recognizers))
+        self._detectors = detectors
+        self._ahead = max(ahead, len(detectors))
         self._pulling = threading.Lock()  # one worker at a time draws from the source
         self._changed = threading.Condition()
         self._done: dict[int, Detected] = {}
@@ -174,9 +314,17 @@ class DetectPool:
         self._handed = 0
         self._end: int | None = None  # frames in all, once the source has ended
         self._source_error: BaseException | None = None
+        self._broken: BaseException | None = None  # a worker that cannot go on (its process died): a bug
         self._stopping = False
-        self._threads = [threading.Thread(target=self._work, args=(r,), name=f"detect {i}", daemon=True)
-                         for i, r in enumerate(recognizers)]
+        try:
+            for detector in detectors:  # all started before this: they load side by side
+                detector.wait_ready()
+        except BaseException:
+            for detector in detectors:
+                detector.close()
+            raise
+        self._threads = [threading.Thread(target=self._work, args=(d,), name=f"detect {i}", daemon=True)
+                         for i, d in enumerate(detectors)]
         for thread in self._threads:
             thread.start()
 
@@ -186,6 +334,8 @@ class DetectPool:
     def __next__(self) -> Detected:
         with self._changed:
             while self._handed not in self._done and self._handed != self._end:
+                if self._broken is not None:
+                    raise self._broken
                 self._changed.wait(0.5)  # a timeout keeps Ctrl-C responsive
             if self._handed == self._end:
                 if self._source_error is not None:
@@ -206,6 +356,9 @@ class DetectPool:
         deadline = time.perf_counter() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.perf_counter()))
+        for thread, detector in zip(self._threads, self._detectors):
+            if not thread.is_alive():
+                detector.close()
 
     def __enter__(self) -> DetectPool:
         return self
@@ -213,7 +366,7 @@ class DetectPool:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _work(self, recognizer) -> None:
+    def _work(self, detector) -> None:
         while True:
             with self._pulling:
                 with self._changed:
@@ -232,7 +385,13 @@ class DetectPool:
                     return
                 number = self._pulled
                 self._pulled += 1
-            detected = detect_frame(recognizer, frame)
+            try:
+                detected = detector.detect(frame)
+            except BaseException as error:
+                with self._changed:
+                    self._broken = error
+                    self._changed.notify_all()
+                return
             with self._changed:
                 self._done[number] = detected
                 self._changed.notify_all()
@@ -264,13 +423,15 @@ def json_record(frame: Frame, result: Result) -> dict:
 
 def run_loop(frames: Iterable[Frame], recognizer, tracker: Tracker | None = None, *, video: VideoSink | None = None,
              recorder: Recorder | None = None, json_lines: JsonLinesSink | None = None, view: LiveView | None = None,
-             progress=None, clock: StageClock | None = None, workers: int | None = None) -> RunSummary:
+             progress=None, clock: StageClock | None = None, workers: int | None = None,
+             processes: bool = DETECT_IN_PROCESSES) -> RunSummary:
     """Process every frame `frames` yields until it ends, the user quits, or Ctrl-C. `video` gets every frame of
     a file; `recorder` the camera's recording while it is on. Frames are annotated in place (the source hands each
     one over), so nothing is copied unless a window shows it.
 
-    `detect` runs on `workers` threads (default: one per core) ahead of this loop, which tracks, reads, draws and
-    writes each frame in the source's order: the outputs are the same whatever the number of workers."""
+    `detect` runs on `workers` workers (default: one per core; processes, or threads) ahead of this loop, which
+    tracks, reads, draws and writes each frame in the source's order: the outputs are the same whatever the
+    workers."""
     clock = clock or StageClock()
     workers = workers or usable_cores()
     summary = RunSummary(workers=workers)
@@ -280,7 +441,12 @@ def run_loop(frames: Iterable[Frame], recognizer, tracker: Tracker | None = None
     ahead = workers if info is not None and info.live else 2 * workers
     started = time.perf_counter()
     try:
-        with DetectPool(frames, [worker_recognizer(recognizer) for _ in range(workers)], ahead) as pool:
+        if processes:
+            detectors = [ProcessDetector(recognizer, keep_mask=view is not None) for _ in range(workers)]
+        else:
+            detectors = [ThreadDetector(recognizer) for _ in range(workers)]
+        with DetectPool(frames, detectors, ahead) as pool:
+            started = time.perf_counter()  # the workers' start-up is not the frames' cost
             while view is None or not view.controls.quit:
                 if view is not None and view.controls.paused:
                     view.idle()
@@ -567,9 +733,11 @@ def run_video(input: str, output: str | None = None, json_path: str | None = Non
 
 
 def process_video(input: str, output: str | None = None, json_path: str | None = None, show: bool = False,
-                  model=None, confidence: float = 0.5, progress: bool = True, workers: int | None = None) -> RunSummary:
+                  model=None, confidence: float = 0.5, progress: bool = True, workers: int | None = None,
+                  processes: bool = DETECT_IN_PROCESSES) -> RunSummary:
     """The video command's work, returning its summary (the benchmark runs exactly this). `model` may also be
-    a loaded Classifier; `workers` (default: one per core) is for comparing, the command has no option for it."""
+    a loaded Classifier; `workers` and `processes` (see run_loop) are for comparing, the command has no option
+    for them."""
     from tqdm import tqdm
 
     if output is not None:
@@ -591,7 +759,7 @@ def process_video(input: str, output: str | None = None, json_path: str | None =
             if view is not None:
                 outputs.callback(view.close)
             return run_loop(source, recognizer, tracker, video=video, json_lines=json_lines, view=view,
-                            progress=bar, workers=workers)
+                            progress=bar, workers=workers, processes=processes)
 
 
 def run_camera(camera: str = "0", width: int | None = None, height: int | None = None, record: str | None = None,

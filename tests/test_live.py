@@ -113,12 +113,12 @@ def test_outputs_are_those_of_a_plain_loop_whatever_the_number_of_workers(scene_
         plain = [json_record(frame, recognizer.read(tracker.update(recognizer.detect(frame.image))))
                  for frame in source]
     assert sum(bool(line["digits"]) for line in plain) > 15
-    for workers in (1, 3):
-        path = tmp_path / f"{workers}.jsonl"
+    for workers, processes in [(1, False), (3, False), (2, True)]:
+        path = tmp_path / f"{workers}-{processes}.jsonl"
         with open_source(scene_video) as source, JsonLinesSink(path) as json_lines:
             summary = run_loop(source, make_recognizer(str(model_path), 0.5), Tracker(), json_lines=json_lines,
-                               workers=workers)
-        assert summary.frames == 30 and read_lines(path) == plain, f"{workers} workers"
+                               workers=workers, processes=processes)
+        assert summary.frames == 30 and read_lines(path) == plain, f"{workers} workers, processes: {processes}"
 
 
 def make_truncated(tmp_path: Path, scene_video: Path) -> Path:
