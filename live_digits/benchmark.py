@@ -5,7 +5,8 @@ Six measurements, in one run:
   command   `live-digits video INPUT --json FILE` run as a user runs it, timed with its start-up subtracted
             (the same command on the first frames only);
   real      the video command's work in this process: end-to-end FPS and time per stage;
-  one       the same with detect on one worker thread, to see what the other cores add;
+  one       the same with detect on one worker, to see what the other cores add;
+  threads   the same with detect on threads instead of processes;
   naive     the same frames through a textbook loop (decode, segment, then Keras `model.predict` per crop);
   camera    the webcam path (the threaded newest-frame reader) fed the video in real time: capture-to-output latency;
   memory    resident memory while the real loop runs over the video again and again (--minutes).
@@ -30,7 +31,7 @@ import numpy as np
 
 from live_digits.classify import Classifier
 from live_digits.errors import UserError
-from live_digits.live import RunSummary, make_recognizer, process_video, run_loop
+from live_digits.live import DETECT_IN_PROCESSES, RunSummary, make_recognizer, process_video, run_loop
 from live_digits.sinks import JsonLinesSink
 from live_digits.sources import Frame, open_source
 from live_digits.tracking import Tracker
@@ -81,6 +82,7 @@ class BenchmarkReport:
     cpu: str
     real: RunSummary
     one_worker: RunSummary | None
+    threads: RunSummary | None
     command: CommandTiming | None
     naive_ms_per_frame: float | None
     naive_frames: int
@@ -95,8 +97,9 @@ class BenchmarkReport:
     def to_json(self) -> dict:
         data = asdict(self)
         data["real"]["fps"] = round(self.real.fps, 1)
-        if self.one_worker is not None:
-            data["one_worker"]["fps"] = round(self.one_worker.fps, 1)
+        for name in ("one_worker", "threads"):
+            if getattr(self, name) is not None:
+                data[name]["fps"] = round(getattr(self, name).fps, 1)
         speedup = self.speedup(self.real.fps)
         data["speedup_over_naive"] = None if speedup is None else round(speedup, 1)
         if self.command is not None:
@@ -146,10 +149,11 @@ def _seed_with_about_a_dozen_digits(folder: Path, size: tuple[int, int]) -> int:
 # The measurements
 
 
-def measure_real(video: Path, model, workdir: Path, workers: int | None = None) -> RunSummary:
+def measure_real(video: Path, model, workdir: Path, workers: int | None = None,
+                 processes: bool = DETECT_IN_PROCESSES) -> RunSummary:
     """Exactly the video command with --json, progress bar off."""
     return process_video(str(video), json_path=str(workdir / "real.jsonl"), model=model, progress=False,
-                         workers=workers)
+                         workers=workers, processes=processes)
 
 
 def measure_command(video: Path, model, workdir: Path, frames: int, short_frames: int = 10) -> CommandTiming | None:
@@ -316,7 +320,7 @@ def format_report(report: BenchmarkReport) -> str:
                      f"{command.startup_s:.2f} s of it start-up")
     lines += [
         f"real loop  {real.fps:7.1f} FPS end to end ({real.frames} frames in {real.seconds:.2f} s, "
-        f"detect on {real.workers} threads)",
+        f"detect on {real.workers} {'processes' if DETECT_IN_PROCESSES else 'threads'})",
         "           ms a frame: " + "  ".join(f"{stage} {ms:.2f}" for stage, ms in real.stage_ms.items()
                                                if stage != "show"),
         "           (decode and the recognizer's stages run on their own threads, each stage timed as it ran there;",
@@ -328,8 +332,11 @@ def format_report(report: BenchmarkReport) -> str:
     ]
     if report.one_worker is not None:
         one = report.one_worker
-        lines.append(f"one worker {one.fps:7.1f} FPS with detect on one thread; {real.workers} threads are "
+        lines.append(f"one worker {one.fps:7.1f} FPS with detect on one worker; {real.workers} are "
                      f"{real.fps / max(one.fps, 1e-9):.2f}x that")
+    if report.threads is not None:
+        lines.append(f"threads    {report.threads.fps:7.1f} FPS with detect on {report.threads.workers} "
+                     f"{'threads' if DETECT_IN_PROCESSES else 'processes'} instead")
     if report.camera is not None:
         cam = report.camera
         lines.append(f"camera     real-time feed: {cam.fps:.1f} FPS processed; capture to output p50 "
@@ -364,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-command", dest="command", action="store_false",
                         help="skip timing the video command as a separate process")
     parser.add_argument("--no-one-worker", dest="one_worker", action="store_false",
-                        help="skip the run with detect on one thread")
+                        help="skip the run with detect on one worker")
+    parser.add_argument("--no-threads", dest="threads", action="store_false",
+                        help="skip the run with detect on threads (processes, where threads are the default)")
     parser.add_argument("--camera-seconds", type=float, default=5.0, help="seconds of the real-time camera path; 0 skips")
     parser.add_argument("--minutes", type=float, default=0.25, help="minutes of the memory run; 0 skips")
     parser.add_argument("--json", help="also write the figures to this JSON file")
@@ -401,6 +410,10 @@ def run(args) -> BenchmarkReport:
         if args.one_worker:
             print("real loop, one worker ...", file=sys.stderr)
             one_worker = measure_real(video, model, workdir, workers=1)
+        threads = None
+        if args.threads:
+            print("real loop, the other kind of worker ...", file=sys.stderr)
+            threads = measure_real(video, model, workdir, processes=not DETECT_IN_PROCESSES)
         camera = None
         if args.camera_seconds > 0:
             print("camera path ...", file=sys.stderr)
@@ -417,6 +430,6 @@ def run(args) -> BenchmarkReport:
     with open_source(video) as source:
         info = source.info
     return BenchmarkReport(video=str(video), size=(info.width, info.height), frames=real.frames,
-                           digits_per_frame=digits, cpu=cpu_description(), real=real, one_worker=one_worker,
+                           digits_per_frame=digits, cpu=cpu_description(), real=real, one_worker=one_worker, threads=threads,
                            command=command, naive_ms_per_frame=naive,
                            naive_frames=args.naive_frames, camera=camera, memory=memory)
