@@ -1,8 +1,9 @@
 """The live loop: source -> recognizer.detect -> tracker -> recognizer.read -> overlay -> sinks and window.
 
 `run_loop` is the one loop that the camera command, the video command and the benchmark all run; it times every
-stage as it goes, so the benchmark quotes the numbers a user sees. The window, keys, signals and progress bar are
-the edges around it.
+stage as it goes, so the benchmark quotes the numbers a user sees. Frames are independent until tracking, so
+`detect` runs ahead on a pool of workers (a process per core), and the loop tracks, reads and writes the frames in
+the source's order. The window, keys, signals and progress bar are the edges around it.
 """
 
 from __future__ import annotations
@@ -280,6 +281,8 @@ def _detect_process(fd: str, model: str, litert: str, work_side: str, keep_mask:
                 for old in attached.values():
                     old.close()
                 attached = {name: SharedFile(0, Path(name))}
+                # Both map it now: its name is no longer needed, and a parent killed outright leaves nothing behind.
+                Path(name).unlink(missing_ok=True)
             image = np.ndarray(shape, np.dtype(dtype), attached[name].map)
             try:
                 detections, error = recognizer.detect(image), None
