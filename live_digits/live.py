@@ -119,6 +119,9 @@ def percentiles_ms(seconds: Iterable[float]) -> dict[str, float]:
 
 # Processes share the cores fully; threads share the GIL for the Python parts of detect (about a third of it).
 DETECT_IN_PROCESSES = True
+# Decoding and the loop's own work take 4-5 ms a frame on one core: past about four detect workers (12 ms a frame
+# each) they, not detect, set the pace, and each worker holds its own model and memory.
+MAX_WORKERS = 4
 
 
 def usable_cores() -> int:
@@ -432,11 +435,11 @@ def run_loop(frames: Iterable[Frame], recognizer, tracker: Tracker | None = None
     a file; `recorder` the camera's recording while it is on. Frames are annotated in place (the source hands each
     one over), so nothing is copied unless a window shows it.
 
-    `detect` runs on `workers` workers (default: one per core; processes, or threads) ahead of this loop, which
+    `detect` runs on `workers` workers (default: one per core, at most MAX_WORKERS; processes or threads) ahead of this loop, which
     tracks, reads, draws and writes each frame in the source's order: the outputs are the same whatever the
     workers."""
     clock = clock or StageClock()
-    workers = workers or usable_cores()
+    workers = workers or min(usable_cores(), MAX_WORKERS)
     summary = RunSummary(workers=workers)
     failed_in_a_row = 0
     info = getattr(frames, "info", None)
