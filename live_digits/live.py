@@ -435,9 +435,9 @@ def run_loop(frames: Iterable[Frame], recognizer, tracker: Tracker | None = None
     a file; `recorder` the camera's recording while it is on. Frames are annotated in place (the source hands each
     one over), so nothing is copied unless a window shows it.
 
-    `detect` runs on `workers` workers (default: one per core, at most MAX_WORKERS; processes or threads) ahead of this loop, which
-    tracks, reads, draws and writes each frame in the source's order: the outputs are the same whatever the
-    workers."""
+    `detect` runs ahead of this loop on `workers` workers (default: one per core, at most MAX_WORKERS; processes
+    or threads), and the loop tracks, reads, draws and writes each frame in the source's order: the outputs are
+    the same whatever the workers."""
     clock = clock or StageClock()
     workers = workers or min(usable_cores(), MAX_WORKERS)
     summary = RunSummary(workers=workers)
