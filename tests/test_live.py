@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from live_digits.cli import main
-from live_digits.live import (MAX_FAILED_IN_A_ROW, DetectPool, ProcessDetector, RollingFps, display_problem, json_record,
-                              make_recognizer, percentiles_ms, run_loop)
+from live_digits.live import (MAX_FAILED_IN_A_ROW, DetectPool, ProcessDetector, RollingFps, display_problem,
+                              json_record, make_recognizer, percentiles_ms, run_loop)
 from live_digits.overlay import draw_result
 from live_digits.results import Digit, Number, Result
 from live_digits.sinks import JsonLinesSink, VideoSink
