@@ -447,7 +447,9 @@ def run_loop(frames: Iterable[Frame], recognizer, tracker: Tracker | None = None
     ahead = workers if info is not None and info.live else 2 * workers
     started = time.perf_counter()
     try:
-        if processes:
+        # A Keras model (no LiteRT export beside it) would load TensorFlow, for seconds, in every process; it
+        # serves threads well, as TensorFlow lets go of the GIL.
+        if processes and recognizer.classifier.backend == "litert":
             detectors = [ProcessDetector(recognizer, keep_mask=view is not None) for _ in range(workers)]
         else:
             detectors = [ThreadDetector(recognizer) for _ in range(workers)]
