@@ -297,13 +297,13 @@ def run(
     progress: bool = True,
 ) -> dict[str, Tally]:
     """The scene benchmark as the command line runs it: prints the table, optionally writes the tallies as JSON."""
-    from live_digits.recognizer import STILL_WORK_SIDE, Recognizer
+    from live_digits.recognizer import Recognizer
     from live_digits.scenes import FIRST_EVALUATION_SEED, pick_kind
 
     for kind in kinds or ():
         pick_kind(np.random.default_rng(0), kind)  # an unknown kind is a clear error before any work
     records = read_truth(folder) if folder is not None else None  # a wrong folder fails before the model loads
-    recognizer = Recognizer(model, confidence=confidence) if live else Recognizer(model, confidence=confidence, work_side=STILL_WORK_SIDE)
+    recognizer = Recognizer(model, confidence=confidence) if live else Recognizer.for_stills(model, confidence)
     if folder is not None:
         cases, total = folder_cases(folder, records), len(records)
     else:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from live_digits.errors import UserError
 from live_digits.overlay import as_bgr, draw_result
-from live_digits.recognizer import STILL_WORK_SIDE, Recognizer
+from live_digits.recognizer import Recognizer
 from live_digits.results import Result
 from live_digits.sinks import JsonLinesSink, check_writable
 
@@ -186,7 +186,7 @@ def run(specs: list[str], output: str | None = None, json_path: str | None = Non
     folder = prepare_output_folder(output) if output else None
     if json_path and json_path != "-":
         check_writable(json_path)
-    recognizer = Recognizer(model, confidence=confidence, work_side=STILL_WORK_SIDE)
+    recognizer = Recognizer.for_stills(model, confidence)
     # The summary goes to stdout unless the JSON lines do: then it moves to stderr so stdout stays parseable.
     summary = sys.stderr if json_path == "-" else sys.stdout
     failures = len(problems)

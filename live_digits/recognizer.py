@@ -27,16 +27,27 @@ class Recognizer:
     """Recognizer(model=None, confidence=0.5). `model` is a path (.keras or .tflite), a loaded Classifier, or None
     for the default model. A crop is a digit when its most likely class is a digit with at least `confidence`.
 
-    `work_side` is the long side, in pixels, at which frames are segmented.
+    `work_side` is the long side, in pixels, at which frames are segmented. `steady` reads the unsure crops a second
+    time, shifted (`Classifier.predict_steady`): worth its cost on a still; in video the tracker steadies the labels.
     """
 
-    def __init__(self, model: str | Path | Classifier | None = None, confidence: float = 0.5, work_side: int = WORK_SIDE):
+    def __init__(self, model: str | Path | Classifier | None = None, confidence: float = 0.5, work_side: int = WORK_SIDE,
+                 steady: bool = False):
         self.classifier = model if isinstance(model, Classifier) else Classifier(model)
         self.confidence = confidence
         self.work_side = work_side
+        self.steady = steady
         self.last_timings: dict[str, float] = {}
         self.last_mask: np.ndarray | None = None
         self.last_segmentation = None
+
+    @classmethod
+    def for_stills(cls, model: str | Path | Classifier | None = None, confidence: float = 0.5) -> Recognizer:
+        """The settings for photos, where no later frame can correct a reading."""
+        return cls(model, confidence, work_side=STILL_WORK_SIDE, steady=True)
+
+    def classify(self, crops: np.ndarray) -> np.ndarray:
+        return self.classifier.predict_steady(crops) if self.steady else self.classifier.predict(crops)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         """Every candidate in the image with its 11 class probabilities (0-9, then not-a-digit)."""
@@ -45,7 +56,7 @@ class Recognizer:
         cut = time.perf_counter()
         boxes, crops = crops_of(found)
         normalized = time.perf_counter()
-        probs = self.classifier.predict(crops)
+        probs = self.classify(crops)
         candidates, boxes, probs = self._second_look(found, boxes, probs)
         classified = time.perf_counter()
         picture = to_uint8(image)
@@ -77,7 +88,7 @@ class Recognizer:
             return candidates, boxes, probs
         new_boxes = np.array([box for pieces in retry.values() for box in pieces], np.int32).reshape(-1, 4)
         new_labels = np.array([candidates[i].label for i, pieces in retry.items() for _ in pieces], np.int32)
-        new_probs = self.classifier.predict(crops_to_mnist(found.ink, new_boxes, found.labels, new_labels))
+        new_probs = self.classify(crops_to_mnist(found.ink, new_boxes, found.labels, new_labels))
         # A mark that is no digit often halves into two strokes that look like 1s: the halves must read surely.
         sure = [min(digit_score(p) for p in new_probs[2 * k : 2 * k + 2]) >= SURE_HALVES for k in range(len(retry))]
         keep = np.repeat(sure, 2)

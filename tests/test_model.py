@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from live_digits.classify import Classifier
+from live_digits.classify import SHIFTS, Classifier, shifted
 from live_digits.cli import main
 from live_digits.errors import UserError
 
@@ -31,6 +31,29 @@ def test_a_batch_of_any_size_works(model_path, mnist):
     classifier = Classifier(model_path)
     for n in (0, 1, 7, 1):
         assert classifier.predict(x_test[:n]).shape == (n, 11)
+
+
+def test_shifted_moves_each_crop_a_pixel_each_way():
+    crop = np.zeros((1, 28, 28), np.uint8)
+    crop[0, 10, 12] = 255
+    moved = shifted(crop)
+    assert moved.shape == (1, len(SHIFTS), 28, 28)
+    for k, (dx, dy) in enumerate(SHIFTS):
+        assert np.argwhere(moved[0, k]).tolist() == [[10 + dy, 12 + dx]]
+
+
+def test_steady_reading_asks_again_only_where_unsure(model_path, mnist):
+    _, (x_test, _) = mnist
+    classifier = Classifier(model_path)
+    crops = x_test[:200].copy()
+    crops[:, :, 14:] = 0  # half a digit: many of these read unsurely
+    plain, steady = classifier.predict(crops), classifier.predict_steady(crops, unsure=0.9)
+    sure = plain.max(axis=1) >= 0.9
+    assert 0 < sure.sum() < len(crops)
+    np.testing.assert_array_equal(steady[sure], plain[sure])
+    expected = (plain[~sure] + classifier.predict(shifted(crops[~sure]).reshape(-1, 28, 28)).reshape(-1, 4, 11).sum(1)) / 5
+    np.testing.assert_allclose(steady[~sure], expected, atol=1e-6)
+    np.testing.assert_allclose(steady.sum(axis=1), 1, atol=1e-4)
 
 
 def test_metrics_report_the_test_set(model_path):
