@@ -20,7 +20,7 @@ tf, keras = import_keras()
 
 from live_digits import data, plots  # noqa: E402
 from live_digits.augment import augment_batch  # noqa: E402
-from live_digits.recipes import RECIPES, Recipe, quick_recipe  # noqa: E402
+from live_digits.recipes import RECIPES, SHIPPED, Recipe, quick_recipe  # noqa: E402
 from live_digits.evaluate import predict_in_batches, score  # noqa: E402
 from live_digits.negatives import make_negatives  # noqa: E402
 from live_digits.scene_crops import FIRST_TRAINING_SEED, FIRST_VALIDATION_SEED, LabelledCrops, make_scene_crops  # noqa: E402
@@ -166,7 +166,7 @@ def _save_keras(model: keras.Model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def train(out_dir: str | Path = "runs/train", recipe_name: str = "mnist", epochs: int | None = None, quick: bool = False,
+def train(out_dir: str | Path = "runs/train", recipe_name: str = SHIPPED, epochs: int | None = None, quick: bool = False,
           resume: bool = False, seed: int = 1234, scenes: int | None = None) -> dict:
     """Train, export and report into out_dir; returns the metrics written to metrics.json."""
     recipe = RECIPES[recipe_name]
