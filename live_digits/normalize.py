@@ -8,6 +8,8 @@ pen's thin ones both become MNIST's pen.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -23,31 +25,76 @@ MNIST_STROKE = 3.6
 EDGE_LOW, EDGE_HIGH = 0.15, 0.75  # ink levels (1 = the stroke's core) mapped to black and to white
 
 
-def crops_to_mnist(ink: np.ndarray, boxes: np.ndarray, mask: np.ndarray, ids: np.ndarray | None = None) -> np.ndarray:
+def crops_to_mnist(ink: np.ndarray, boxes: np.ndarray, mask: np.ndarray, ids: np.ndarray | None = None,
+                   angles: np.ndarray | None = None) -> np.ndarray:
     """(N, 28, 28) uint8 MNIST-style crops.
 
     ink: uint8 darkness of the ink (0 = paper, 255 = black), as `segment.ink_darkness` makes it.
     boxes: (N, 4) x, y, w, h in the same pixels as `ink` and `mask`.
     mask: the ink mask (nonzero = ink); or, with `ids`, a label image where crop i takes only the pixels labelled
     ids[i], so that a neighbouring digit reaching into the box stays out of the crop.
+    angles: per crop, the degrees its writing is turned (`writing_angles`), undone before fitting.
     """
     boxes = np.asarray(boxes).reshape(-1, 4)
     out = np.zeros((len(boxes), MNIST_SIZE, MNIST_SIZE), np.uint8)
     for i, box in enumerate(boxes):
-        out[i] = to_mnist(ink, box, mask, None if ids is None else int(ids[i]))
+        out[i] = to_mnist(ink, box, mask, None if ids is None else int(ids[i]), 0.0 if angles is None else float(angles[i]))
     return out
 
 
-def to_mnist(ink: np.ndarray, box, mask: np.ndarray, label: int | None = None) -> np.ndarray:
-    """One crop: the pixels of `mask` inside `box` (those labelled `label`, when given) and the grey ink near them."""
+def to_mnist(ink: np.ndarray, box, mask: np.ndarray, label: int | None = None, angle: float = 0.0) -> np.ndarray:
+    """One crop: the pixels of `mask` inside `box` (those labelled `label`, when given) and the grey ink near them,
+    turned upright when its writing is turned by `angle` degrees."""
     x, y, w, h = (int(v) for v in box)
     soft, own = _soft_digit(ink, mask, x, y, w, h, label)
     if soft is None:
         return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
+    if angle:
+        soft, own = turn(soft, -angle), turn(own, -angle)
+        _, _, w, h = cv2.boundingRect(own)
     # Strokes are measured on the crop's own pixels: shrinking first would dilute a thin stroke out of sight.
     scale = WORK_BOX / max(h, w)
     soft = match_stroke(soft, mask_stroke_width(own), MNIST_STROKE / scale)
     return centre_by_mass(fit_box(_to_work_box(soft)))
+
+
+# Sheets turned less than this keep their crops as they are: MNIST's own writers slanted that much, and turning a
+# small crop costs it some sharpness.
+LEAST_TURN = 8.0
+
+
+def sheet_angle(outline: np.ndarray) -> float:
+    """Degrees by which a sheet's edges are turned from the image's axes (counter-clockwise as seen), in [-45, 45):
+    the writing on it is turned as much."""
+    (_, _), (_, _), angle = cv2.minAreaRect(np.asarray(outline, np.float32).reshape(-1, 2))
+    return -((angle + 45.0) % 90.0 - 45.0)
+
+
+def writing_angles(sheets: list[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+    """(N,) degrees each box's writing is turned: its sheet's angle (the sheet its centre lies on), 0 off any sheet
+    or on a sheet turned less than LEAST_TURN."""
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    angles = np.zeros(len(boxes), np.float32)
+    for outline in sheets:
+        angle = sheet_angle(outline)
+        if abs(angle) < LEAST_TURN:
+            continue
+        contour = np.asarray(outline, np.float32).reshape(-1, 1, 2)
+        for i, (x, y, w, h) in enumerate(boxes):
+            if cv2.pointPolygonTest(contour, (float(x + w / 2), float(y + h / 2)), False) >= 0:
+                angles[i] = angle
+    return angles
+
+
+def turn(image: np.ndarray, degrees: float) -> np.ndarray:
+    """`image` turned counter-clockwise (as seen) by `degrees` about its centre, on a canvas grown to hold all of it."""
+    h, w = image.shape
+    matrix = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), degrees, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    size = (int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin)))
+    matrix[0, 2] += size[0] / 2.0 - w / 2.0
+    matrix[1, 2] += size[1] / 2.0 - h / 2.0
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderValue=0)
 
 
 MARGIN = 2  # pixels around the digit's mask whose grey ink still belongs to it: anti-aliased edges, faint joins

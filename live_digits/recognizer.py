@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from live_digits.classify import NOT_A_DIGIT, Classifier
-from live_digits.normalize import crops_to_mnist
+from live_digits.normalize import crops_to_mnist, writing_angles
 from live_digits.reading import read, without_words
 from live_digits.results import Detection, Digit, Result
 from live_digits.segment import WORK_SIDE, Candidate, Segmentation, segment, split_blob, tighten_box, to_uint8
@@ -88,7 +88,8 @@ class Recognizer:
             return candidates, boxes, probs
         new_boxes = np.array([box for pieces in retry.values() for box in pieces], np.int32).reshape(-1, 4)
         new_labels = np.array([candidates[i].label for i, pieces in retry.items() for _ in pieces], np.int32)
-        new_probs = self.classify(crops_to_mnist(found.ink, new_boxes, found.labels, new_labels))
+        new_probs = self.classify(crops_to_mnist(found.ink, new_boxes, found.labels, new_labels,
+                                                 writing_angles(found.paper, new_boxes)))
         # A mark that is no digit often halves into two strokes that look like 1s: the halves must read surely.
         sure = [min(digit_score(p) for p in new_probs[2 * k : 2 * k + 2]) >= SURE_HALVES for k in range(len(retry))]
         keep = np.repeat(sure, 2)
@@ -150,9 +151,10 @@ def crop_list(candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def crops_of(found: Segmentation) -> tuple[np.ndarray, np.ndarray]:
-    """(boxes, 28x28 MNIST-style crops) of everything to classify, in `crop_list`'s order, in working pixels."""
+    """(boxes, 28x28 MNIST-style crops) of everything to classify, in `crop_list`'s order, in working pixels; the
+    writing on a turned sheet is turned upright."""
     boxes, labels = crop_list(found.candidates)
-    return boxes, crops_to_mnist(found.ink, boxes, found.labels, labels)
+    return boxes, crops_to_mnist(found.ink, boxes, found.labels, labels, writing_angles(found.paper, boxes))
 
 
 def input_box(picture: np.ndarray, found: Segmentation, box) -> tuple[int, int, int, int]:

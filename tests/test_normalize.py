@@ -101,3 +101,33 @@ def test_mnist_digit_survives_the_round_trip(mnist):
         crop = N.crops_to_mnist(big, np.array([box]), (big > 60).astype(np.uint8))[0].astype(np.float64)
         agreement = np.corrcoef(crop.ravel(), digit.astype(np.float64).ravel())[0, 1]
         assert agreement > 0.75
+
+
+@pytest.mark.parametrize("degrees", [25.0, -30.0, 5.0])
+def test_sheet_angle_is_the_turn_of_its_edges(degrees):
+    corners = np.float32([[100, 100], [500, 100], [500, 400], [100, 400]])
+    turned = cv2.transform(corners[None], cv2.getRotationMatrix2D((300, 250), degrees, 1.0))[0]
+    assert N.sheet_angle(turned) == pytest.approx(degrees, abs=0.5)
+
+
+def test_writing_on_a_turned_sheet_is_turned_upright(mnist):
+    _, (x_test, _) = mnist
+    upright_ink = cv2.copyMakeBorder(cv2.resize(x_test[0], (84, 84)), 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=0)
+    ink = N.turn(upright_ink, 28.0)
+    mask = (ink > 60).astype(np.uint8)
+    box = cv2.boundingRect(mask)
+    reference = N.to_mnist(upright_ink, cv2.boundingRect((upright_ink > 60).astype(np.uint8)), (upright_ink > 60).astype(np.uint8))
+
+    def likeness(crop):
+        return float(np.corrcoef(crop.ravel().astype(float), reference.ravel().astype(float))[0, 1])
+
+    assert likeness(N.to_mnist(ink, box, mask, angle=28.0)) > 0.9 > likeness(N.to_mnist(ink, box, mask))
+
+
+def test_writing_angles_follow_the_sheet_each_box_lies_on():
+    flat = np.int32([[0, 0], [200, 0], [200, 200], [0, 200]])
+    turned = cv2.transform(np.float32([[300, 0], [600, 0], [600, 300], [300, 300]])[None],
+                           cv2.getRotationMatrix2D((450, 150), 20.0, 1.0))[0].astype(np.int32)
+    boxes = np.array([[50, 50, 20, 30], [440, 140, 20, 30], [900, 900, 20, 30]])
+    angles = N.writing_angles([flat, turned], boxes)
+    assert angles[0] == 0 and angles[1] == pytest.approx(20.0, abs=1.0) and angles[2] == 0
