@@ -273,7 +273,7 @@ CROP_CLOSING = 1 / 5
 CROP_SIDE = 160  # inputs whose long side is at most this many pixels are such crops
 
 
-def ink_darkness(gray: np.ndarray, closing: float = PAPER_CLOSING) -> tuple[np.ndarray, np.ndarray]:
+def ink_darkness(gray: np.ndarray, closing: float = PAPER_CLOSING, halo_free: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(darkness, paper): how much darker each pixel is than the paper around it (uint8: 0 = paper, 255 = black),
     whatever the light, and that paper's brightness.
 
@@ -282,9 +282,23 @@ def ink_darkness(gray: np.ndarray, closing: float = PAPER_CLOSING) -> tuple[np.n
     or coarse background estimate would smear the bright side over the dark one).
     """
     size = max(5, round(max(gray.shape) * closing) | 1)
-    paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (size, size)))
+    window = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, window)
+    if halo_free:
+        # A camera's sharpening leaves a bright halo along each stroke: the closing carries it across its whole
+        # window, a paper brighter than it is all round the writing, and the bare paper there looks like faint ink.
+        # Closed again without what is narrower than 3 px (halos, and noise specks), the paper is lower everywhere
+        # by about the noise's reach; that typical offset is added back so that only the halos' excess goes.
+        without_halos = cv2.morphologyEx(cv2.morphologyEx(gray, cv2.MORPH_OPEN, _SPECK), cv2.MORPH_CLOSE, window)
+        offset = cv2.subtract(paper, without_halos)
+        counts = np.cumsum(cv2.calcHist([offset], [0], None, [256], [0, 256]).ravel())
+        typical = int(np.searchsorted(counts, 0.5 * counts[-1]))
+        paper = cv2.min(paper, cv2.add(without_halos, typical))
     relative = cv2.divide(gray, cv2.max(paper, 1), scale=255)  # 255 where a pixel is as bright as its paper
     return cv2.subtract(255, relative), paper
+
+
+_SPECK = np.ones((3, 3), np.uint8)
 
 
 DIM_SURFACE = 0.4  # of the brightest paper in view: surfaces darker than this are not paper (a desk, a shadowed wall)
@@ -460,28 +474,97 @@ def find_lines(mask: np.ndarray, digit_height: float, ink: np.ndarray) -> Lines:
     if found is None:
         return NO_LINES
     segments = found.reshape(-1, 4)
-    start, end = segments[:, None, :2].astype(np.float32), segments[:, None, 2:].astype(np.float32)
-    points = start + (end - start) * np.linspace(0.0, 1.0, LINE_SAMPLES)[None, :, None]  # (N, samples, 2)
-    direction = (end - start)[:, 0, :]
-    normal = np.stack([-direction[:, 1], direction[:, 0]], axis=1)
-    normal /= np.maximum(np.linalg.norm(normal, axis=1), 1)[:, None]
     touched = cv2.dilate(mask, np.ones((3, 3), np.uint8))
-
-    def across(image: np.ndarray, offset: float) -> np.ndarray:
-        return _sample(image, points + offset * normal[:, None, :])  # (N, samples)
-
-    along = (across(touched, 0) > 0).mean(axis=1)
     side = max(3.0, 0.25 * digit_height)
-    beside = 0.5 * ((across(touched, side) > 0).mean(axis=1) + (across(touched, -side) > 0).mean(axis=1))
+    points, normal = _line_samples(segments)
+    along = (_across(touched, points, normal, 0) > 0).mean(axis=1)
+    beside = 0.5 * ((_across(touched, points, normal, side) > 0).mean(axis=1)
+                    + (_across(touched, points, normal, -side) > 0).mean(axis=1))
     real = (along >= 0.85) & (beside <= 0.45)
     if not real.any():
         return NO_LINES
+    # Hough's segments stop short where a line crosses other ink (a row of digits) or fades: each is carried on
+    # along its own course as far as the line goes, so that a digit a line runs through is not joined to the next.
+    # Hough's course is only as true as its angle step (1 degree: pixels off at a long segment's ends), and a thin
+    # line's own level, read along a course beside it, came out as faint as the paper's: each segment is laid on
+    # its line's marks first, and again once it is extended.
+    segments = _refitted(segments[real], mask)
+    segments = _refitted(_extended(segments, touched, max(2.0, LINE_GAP * digit_height)), mask)
+    points, normal = _line_samples(segments)
     # Thickness: the offsets across the line where most samples are ink.
     offsets = np.arange(-6, 7)
-    profile = np.stack([(across(mask, float(o)) > 0).mean(axis=1) for o in offsets], axis=1)  # (N, offsets)
+    profile = np.stack([(_across(mask, points, normal, float(o)) > 0).mean(axis=1) for o in offsets], axis=1)
     widths = (profile >= 0.5).sum(axis=1) + 2
-    levels = np.median(across(ink, 0).astype(np.float32), axis=1)
-    return Lines(segments[real].astype(np.int32), np.maximum(widths[real], 3).astype(np.int32), levels[real].astype(np.float32))
+    levels = np.median(_across(ink, points, normal, 0).astype(np.float32), axis=1)
+    return Lines(segments, np.maximum(widths, 3).astype(np.int32), levels.astype(np.float32))
+
+
+def _line_samples(segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((N, LINE_SAMPLES, 2) points along each segment, (N, 2) unit normals)."""
+    start, end = segments[:, None, :2].astype(np.float32), segments[:, None, 2:].astype(np.float32)
+    points = start + (end - start) * np.linspace(0.0, 1.0, LINE_SAMPLES)[None, :, None]
+    direction = (end - start)[:, 0, :]
+    normal = np.stack([-direction[:, 1], direction[:, 0]], axis=1)
+    normal /= np.maximum(np.linalg.norm(normal, axis=1), 1)[:, None]
+    return points, normal
+
+
+def _across(image: np.ndarray, points: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
+    """(N, samples) of the image along each line, shifted `offset` pixels across it."""
+    return _sample(image, points + offset * normal[:, None, :])
+
+
+REFIT_REACH = 3  # pixels either side of a segment where its line's own pixels are looked for
+
+
+def _refitted(segments: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(N, 4) segments moved onto their lines: across each, at points along it, the middle of the marks within
+    REFIT_REACH; a straight course fitted to these by least squares, fitted again without those more than a pixel
+    off it (where a digit crosses the line). A segment with too few such points is left as it was, and one on a
+    mark wider than the reach stays where it is (the middle of its marks is the segment itself)."""
+    points, normal = _line_samples(segments)
+    offsets = np.arange(-REFIT_REACH, REFIT_REACH + 1, dtype=np.float32)
+    marked = np.stack([_across(mask, points, normal, o) > 0 for o in offsets], axis=1).astype(np.float32)  # (N, O, S)
+    count = marked.sum(axis=1)
+    shift = (marked * offsets[None, :, None]).sum(axis=1) / np.maximum(count, 1)  # (N, samples)
+    weight = (count > 0).astype(np.float32)
+    along = np.linspace(0.0, 1.0, points.shape[1], dtype=np.float32)[None, :]
+    for _ in range(2):
+        # Weighted least squares of shift = a + b * along, per segment.
+        n, t, tt = weight.sum(1), (weight * along).sum(1), (weight * along * along).sum(1)
+        y, ty = (weight * shift).sum(1), (weight * along * shift).sum(1)
+        det = n * tt - t * t
+        usable = (n >= 0.5 * points.shape[1]) & (det > 1e-6)
+        safe = np.where(usable, det, 1.0)
+        b = np.where(usable, (n * ty - t * y) / safe, 0.0)
+        a = np.where(usable, (y - b * t) / n.clip(1), 0.0)
+        weight = weight * (np.abs(shift - (a[:, None] + b[:, None] * along)) <= 1.0)
+    start = segments[:, :2] + a[:, None] * normal
+    end = segments[:, 2:] + (a + b)[:, None] * normal
+    return np.round(np.concatenate([start, end], axis=1)).astype(np.int32)
+
+
+def _extended(segments: np.ndarray, touched: np.ndarray, gap: float) -> np.ndarray:
+    """(N, 4) segments lengthened at both ends along their own direction over the marks of `touched`, bridging
+    breaks up to `gap` pixels long."""
+    rows, cols = touched.shape
+    start, end = segments[:, :2].astype(np.float32), segments[:, 2:].astype(np.float32)
+    length = np.maximum(np.linalg.norm(end - start, axis=1), 1.0)
+    direction = (end - start) / length[:, None]
+    reach = float(np.hypot(rows, cols))
+    steps = np.arange(1.0, reach, 1.0, dtype=np.float32)  # pixels beyond an end
+    result = segments.astype(np.float32).copy()
+    for end_point, sign, columns in ((end, 1.0, slice(2, 4)), (start, -1.0, slice(0, 2))):
+        points = end_point[:, None, :] + sign * direction[:, None, :] * steps[None, :, None]  # (N, steps, 2)
+        inside = (points[..., 0] >= 0) & (points[..., 0] <= cols - 1) & (points[..., 1] >= 0) & (points[..., 1] <= rows - 1)
+        on = (_sample(touched, points) > 0) & inside
+        # The distance to the nearest mark behind each step; the line ends before the first break longer than gap.
+        last_on = np.maximum.accumulate(np.where(on, steps[None, :], 0.0), axis=1)
+        broken = (steps[None, :] - last_on > gap) | ~inside
+        first_break = np.where(broken.any(axis=1), broken.argmax(axis=1), len(steps) - 1)
+        travel = last_on[np.arange(len(segments)), np.maximum(first_break - 1, 0)] * (first_break > 0)
+        result[:, columns] = end_point + sign * direction * travel[:, None]
+    return np.round(result).astype(np.int32)
 
 
 def _sample(image: np.ndarray, points: np.ndarray) -> np.ndarray:

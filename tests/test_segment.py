@@ -173,6 +173,28 @@ def test_faint_stroke_kept_whole_by_hysteresis():
     assert np.count_nonzero(mask[:90]) == 0  # paper noise is no ink
 
 
+
+def located(scene, found: S.Segmentation) -> int:
+    """How many of a rendered scene's digits a candidate (whole or a piece of one) covers at IoU >= 0.5, its box
+    fitted at the input's resolution as the recognizer reports it."""
+    from live_digits.evaluation import iou_matrix
+
+    boxes = [c.box for c in found.candidates] + [p for c in found.candidates for p in c.pieces]
+    boxes = [S.tighten_box(scene.image, found.to_input(b)) for b in boxes]
+    if not boxes or not scene.digits:
+        return 0
+    return int((iou_matrix([d.box for d in scene.digits], boxes).max(axis=1) >= 0.5).sum())
+
+
+def test_sharpening_halos_do_not_bridge_the_rows_of_a_page():
+    # Marker digits on yellow paper, sharpened as a webcam does: the bright halo beside every stroke once raised
+    # the paper's level all round the writing, and the bare paper between rows became ink joining them all.
+    from live_digits.scenes import render_scene
+
+    scene = render_scene(3033, "marker")
+    assert located(scene, S.segment(scene.image)) >= 0.9 * len(scene.digits)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Lines
 
@@ -198,6 +220,17 @@ def test_grid_lines_removed(mnist):
     boxes = input_boxes(S.segment(page))
     assert each_found(truth, boxes)
     assert len(boxes) <= 3
+
+
+def test_a_segment_beside_its_thin_line_is_laid_on_it():
+    # A 1-px line, stepped as a slight tilt rasterizes, and a course a few pixels off it (as Hough's angle step
+    # leaves one): the course is moved onto the line, however a digit crossing it pulls.
+    mask = np.zeros((120, 400), np.uint8)
+    cv2.line(mask, (0, 50), (399, 58), 255, 1)
+    cv2.rectangle(mask, (180, 35), (190, 75), 255, -1)  # a stroke across the line
+    (x0, y0, x1, y1), = S._refitted(np.array([[0, 52, 399, 57]], np.int32), mask)
+    assert (x0, x1) == (0, 399)
+    assert abs(y0 - 50) <= 1 and abs(y1 - 58) <= 1
 
 
 def test_find_lines_ignores_digit_strokes(mnist):
@@ -354,4 +387,5 @@ def test_a_small_calm_sheet_keeps_its_own_grain_beside_a_grainy_one():
     scene = render_scene(5033, "small_far")
     found = S.segment(scene.image)
     assert len(found.paper) >= 2
-    assert each_found([d.box for d in scene.digits], input_boxes(found), min_iou=0.5)
+    # Two of them touch at a pixel: found as a blob with its cut, which the classifier takes.
+    assert located(scene, found) == len(scene.digits)
