@@ -725,8 +725,9 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
     smooth = noisy(ink, region)
     if smooth:
         # Sensor noise rules the frame: the paper's brightness, a closing, would ride on the noise's peaks. The
-        # frame is smoothed first (and the ink judged on its neighbours too, in threshold_ink).
-        ink, surface = ink_darkness(darkest_channel(cv2.GaussianBlur(work, (3, 3), 0)), closing)
+        # frame is smoothed first (and the ink judged on its neighbours too, in threshold_ink), and read in gray:
+        # the darkest of three noisy channels takes the lowest of three noises, where their mean averages them out.
+        ink, surface = ink_darkness(cv2.GaussianBlur(gray, (3, 3), 0), closing)
     # A quiet frame's ink is unchanged, so is its verdict; a smoothed frame's ink is measured afresh.
     found = threshold_ink(ink, region, each_sheet=bool(paper), is_noisy=None if smooth else False)
     mask, labels, stats = found.mask, found.labels, found.stats
