@@ -304,15 +304,23 @@ _SPECK = np.ones((3, 3), np.uint8)
 DIM_SURFACE = 0.4  # of the brightest paper in view: surfaces darker than this are not paper (a desk, a shadowed wall)
 
 
-def bright_surfaces(paper: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """The part of the region whose surface is bright enough to be paper: digits are written on the brightest
-    things in view, and a dark textured desk would otherwise show its grain as faint ink."""
+def bright_surfaces(paper: np.ndarray, region: np.ndarray, least: float = DIM_SURFACE) -> np.ndarray:
+    """The part of the region whose surface is bright enough to be paper (at least `least` of the brightest):
+    digits are written on the brightest things in view, and a dark textured desk would otherwise show its grain as
+    faint ink."""
     hist = cv2.calcHist([paper], [0], region, [256], [0, 256]).ravel()
     if hist.sum() == 0:
         return region
     brightest = int(np.searchsorted(np.cumsum(hist), 0.95 * hist.sum()))
-    _, bright = cv2.threshold(paper, DIM_SURFACE * brightest, 255, cv2.THRESH_BINARY)
+    _, bright = cv2.threshold(paper, least * brightest, 255, cv2.THRESH_BINARY)
     return cv2.bitwise_and(bright, region)
+
+
+# Of the brightest paper in view: the surfaces whose grain is the frame's typical grain. A dim desk around an
+# unfound sheet is still paper-bright enough to be read, but its darkness is its noise divided by a low brightness,
+# grainier than the sheet's; measured over the whole region it would set every level, the sheet's included, above
+# a pen's stroke.
+CALM_SURFACE = 0.7
 
 
 INK_WEAK = 18  # least darkness of a faint part of a stroke (~7% darker than the paper), where the paper is clean
@@ -321,11 +329,11 @@ NOISE_WEAK, NOISE_STRONG = 4.0, 7.0
 STRONG_PART = 0.15  # the least part of a mark's pixels that must be surely ink for the mark to be ink
 
 
-def _grain_cells(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False):
+def _grain_cells(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False, calm: np.ndarray | None = None):
     """Mean and spread of the darkness in small windows (on a 4x coarser grid), and their typical values over the
     region, most of which is bare paper. With `each_sheet`, each separate part of the region (a sheet) has typical
     values of its own: a small sheet beside a large grainy one (a desk taken for a sheet, a keyboard in its hull)
-    keeps its own calm."""
+    keeps its own calm. `calm`: the part of the region where the typical values are measured (None: all of it)."""
     rows, cols = ink.shape
     cell = 4
     small = (max(1, cols // cell), max(1, rows // cell))
@@ -336,7 +344,12 @@ def _grain_cells(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False):
     inside = cv2.resize(region, small, interpolation=cv2.INTER_AREA) > 127
     if not inside.any():
         return mean, spread, 0.0, 0.0
-    typical_mean, typical_spread = quantile(mean[inside], CALM_QUANTILE), quantile(spread[inside], CALM_QUANTILE)
+    measured = inside
+    if calm is not None:
+        calm_inside = inside & (cv2.resize(calm, small, interpolation=cv2.INTER_AREA) > 127)
+        if np.count_nonzero(calm_inside) >= SHEET_CELLS:
+            measured = calm_inside
+    typical_mean, typical_spread = quantile(mean[measured], CALM_QUANTILE), quantile(spread[measured], CALM_QUANTILE)
     if not each_sheet:
         return mean, spread, typical_mean, typical_spread
     count, sheets = cv2.connectedComponents(inside.astype(np.uint8), connectivity=8)
@@ -345,6 +358,8 @@ def _grain_cells(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False):
     means, spreads = np.full(count, typical_mean, np.float32), np.full(count, typical_spread, np.float32)
     for sheet in range(1, count):
         own = sheets == sheet
+        if np.count_nonzero(own & measured) >= SHEET_CELLS:
+            own &= measured
         if np.count_nonzero(own) >= SHEET_CELLS:  # enough windows for their calm third to mean something
             means[sheet], spreads[sheet] = quantile(mean[own], CALM_QUANTILE), quantile(spread[own], CALM_QUANTILE)
     return mean, spread, means[sheets], spreads[sheets]
@@ -357,17 +372,18 @@ CALM_QUANTILE = 0.35  # the calmer third of the region: bare paper, even beside 
 #                       windows flattened by saturation or JPEG
 
 
-def ink_levels(ink: np.ndarray, region: np.ndarray, grain=None, each_sheet: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def ink_levels(ink: np.ndarray, region: np.ndarray, grain=None, each_sheet: bool = False,
+               calm: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(weak, strong) per-pixel darkness thresholds, uint8 images like `ink`.
 
     They rise with the grain of the frame: a clean sheet shows a faint pencil stroke, while a noisy dim frame, JPEG
     ringing or a textured desk needs a much darker mark. The grain is taken as typical over the region, and
     locally where the whole neighbourhood is grainier than that (the calmest window nearby, so that strokes do
     not count as grain)."""
-    mean, spread, typical_mean, typical_spread = grain if grain is not None else _grain_cells(ink, region, each_sheet)
-    calm = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
-    spread = cv2.max(cv2.erode(spread, calm), typical_spread)
-    mean = cv2.max(cv2.erode(mean, calm), typical_mean)
+    mean, spread, typical_mean, typical_spread = grain if grain is not None else _grain_cells(ink, region, each_sheet, calm)
+    nearby = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
+    spread = cv2.max(cv2.erode(spread, nearby), typical_spread)
+    mean = cv2.max(cv2.erode(mean, nearby), typical_mean)
     weak = np.clip(mean + NOISE_WEAK * spread, INK_WEAK, 255).astype(np.uint8)
     strong = np.clip(mean + NOISE_STRONG * spread, INK_STRONG, 255).astype(np.uint8)
     size = (ink.shape[1], ink.shape[0])
@@ -414,13 +430,14 @@ def noisy(ink: np.ndarray, region: np.ndarray) -> bool:
 
 
 def threshold_ink(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False,
-                  is_noisy: bool | None = None) -> InkMask:
+                  is_noisy: bool | None = None, calm: np.ndarray | None = None) -> InkMask:
     """The ink inside the region, by hysteresis: the faint parts of a stroke are kept when the stroke is dark
     somewhere, faint marks on their own are not. With `each_sheet`, the region's parts are sheets, each with its
-    own grain. `is_noisy`: `noisy(ink, region)` when the caller already knows it (None: measured here)."""
+    own grain. `is_noisy`: `noisy(ink, region)` when the caller already knows it (None: measured here). `calm`: where
+    the frame's typical grain is measured (`_grain_cells`)."""
     if noisy(ink, region) if is_noisy is None else is_noisy:
         ink = cv2.GaussianBlur(ink, (3, 3), 0)
-    weak_level, strong_level = ink_levels(ink, region, each_sheet=each_sheet)
+    weak_level, strong_level = ink_levels(ink, region, each_sheet=each_sheet, calm=calm)
     faint = cv2.bitwise_and(cv2.compare(ink, weak_level, cv2.CMP_GT), region)
     count, marks = cv2.connectedComponents(faint, connectivity=8, ltype=cv2.CV_16U)
     # A stroke is dark over a fair part of its length; a faint printed grid only where two of its lines cross.
@@ -721,6 +738,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
     region = paper_region(gray.shape, paper)
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
     ink, surface = ink_darkness(darkest_channel(work), closing)
+    calm = bright_surfaces(surface, region, CALM_SURFACE)
     region = bright_surfaces(surface, region)
     smooth = noisy(ink, region)
     if smooth:
@@ -729,7 +747,8 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
         # the darkest of three noisy channels takes the lowest of three noises, where their mean averages them out.
         ink, surface = ink_darkness(cv2.GaussianBlur(gray, (3, 3), 0), closing)
     # A quiet frame's ink is unchanged, so is its verdict; a smoothed frame's ink is measured afresh.
-    found = threshold_ink(ink, region, each_sheet=bool(paper), is_noisy=None if smooth else False)
+    found = threshold_ink(ink, region, each_sheet=bool(paper), is_noisy=None if smooth else False,
+                          calm=calm)
     mask, labels, stats = found.mask, found.labels, found.stats
 
     region_height = _region_height(paper, gray.shape)

@@ -203,6 +203,24 @@ def test_a_dim_noisy_frame_is_read_in_gray():
     assert located(scene, S.segment(scene.image)) >= 0.5 * len(scene.digits)
 
 
+def test_a_dim_surround_does_not_set_the_grain_of_the_lit_spot(mnist):
+    # A spot of light on a dim room, no sheet edge to be found: the dim part, most of the frame, is still bright
+    # enough to be read, but the same sensor noise there is a grain twice as strong against its low brightness.
+    # Measured over the whole frame, that grain put the level of ink above the lit digits' pencil-grey strokes.
+    rng = np.random.default_rng(0)
+    rows, cols = np.mgrid[0:360, 0:640]
+    light = 100 + 120 * np.exp(-((cols - 560) ** 2 + (rows - 160) ** 2) / (2 * 80.0**2))
+    reflectance = np.full(light.shape, 200, np.uint8)
+    truth, x = [], 518
+    for index in (0, 1, 2):
+        glyph = mnist_glyph(mnist, index, 36)
+        truth.append(write(reflectance, glyph, x, 140, ink=160))  # 20% darker than the paper
+        x += glyph.shape[1] + 8
+    image = np.clip(light * reflectance / 200 + rng.normal(0, 4.0, light.shape), 0, 255).astype(np.uint8)
+    boxes = input_boxes(S.segment(image))
+    assert each_found(truth, boxes)
+    assert len(boxes) == len(truth)  # and the dim part's noise is no ink
+
 # ----------------------------------------------------------------------------------------------------------------
 # Lines
 
