@@ -483,14 +483,16 @@ def run_loop(frames: Iterable[Frame], recognizer, tracker: Tracker | None = None
                     log.warning("frame %d: %s: %s (skipped)", frame.index, type(error).__name__, error)
                     result = None
                     written_at = time.perf_counter()
-                # A failed frame goes in as it came, where it is a picture at all: the video keeps the input's timing.
-                if result is not None or is_bgr_picture(frame.image):
-                    if video is not None:
-                        video.write(frame.image)
-                    if recorder is not None:
-                        recorder.write(frame)
-                if json_lines is not None and result is not None:
-                    json_lines.write(json_record(frame, result))
+                with signals_held():  # a frame is in every output or in none: the video and JSON lines agree
+                    # A failed frame goes in as it came, where it is a picture at all: the video keeps the input's
+                    # timing.
+                    if result is not None or is_bgr_picture(frame.image):
+                        if video is not None:
+                            video.write(frame.image)
+                        if recorder is not None:
+                            recorder.write(frame)
+                    if json_lines is not None and result is not None:
+                        json_lines.write(json_record(frame, result))
                 done = time.perf_counter()
                 clock.add("write", done - written_at)
                 if result is not None:
@@ -712,6 +714,26 @@ def terminate_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Ctrl-C or SIGTERM arriving inside the block takes effect when it ends, through the handler it would have
+    met: work that must not be cut in two (one frame's outputs) is finished first."""
+    arrived: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    try:
+        previous = {signum: signal.signal(signum, lambda signum, _: arrived.append(signum)) for signum in held}
+    except ValueError:  # not the main thread: signals are not delivered here
+        yield
+        return
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in arrived[:1]:
+            signal.raise_signal(signum)
 
 
 def make_recognizer(model, confidence: float, still_images: bool = False):
