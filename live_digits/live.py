@@ -89,7 +89,7 @@ class RunSummary:
     latency_ms: dict[str, float] = field(default_factory=dict)  # p50/p95/max, detect to written
     age_ms: dict[str, float] = field(default_factory=dict)  # p50/p95/max, decoded to written
     interrupted: bool = False
-    workers: int = 1  # threads that ran detect
+    workers: int = 1  # the detect workers (processes or threads) that ran
 
     @property
     def fps(self) -> float:

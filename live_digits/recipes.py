@@ -26,7 +26,7 @@ RECIPES = {
     # generated negatives, and the recognizer's own crops of rendered scenes. 99.63% on MNIST's test set; on tuning
     # scenes a third of the false digits of the "mnist" recipe (0.28 against 0.83 an image) at nearly the same recall.
     "camera": Recipe(epochs=22, negatives=5000, scenes=1000, european=0.25),
-    # MNIST alone with augmentation and generated negatives: 99.69% on MNIST's test set, in two thirds of the time.
+    # MNIST alone with augmentation and generated negatives: 99.69% on MNIST's test set, in a little over half the time.
     "mnist": Recipe(),
 }
 SHIPPED = "camera"  # the recipe of the model in models/

@@ -273,7 +273,7 @@ CROP_CLOSING = 1 / 5
 CROP_SIDE = 160  # inputs whose long side is at most this many pixels are such crops
 
 
-def ink_darkness(gray: np.ndarray, closing: float = PAPER_CLOSING, halo_free: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def ink_darkness(gray: np.ndarray, closing: float = PAPER_CLOSING) -> tuple[np.ndarray, np.ndarray]:
     """(darkness, paper): how much darker each pixel is than the paper around it (uint8: 0 = paper, 255 = black),
     whatever the light, and that paper's brightness.
 
@@ -284,16 +284,15 @@ def ink_darkness(gray: np.ndarray, closing: float = PAPER_CLOSING, halo_free: bo
     size = max(5, round(max(gray.shape) * closing) | 1)
     window = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
     paper = cv2.morphologyEx(gray, cv2.MORPH_CLOSE, window)
-    if halo_free:
-        # A camera's sharpening leaves a bright halo along each stroke: the closing carries it across its whole
-        # window, a paper brighter than it is all round the writing, and the bare paper there looks like faint ink.
-        # Closed again without what is narrower than 3 px (halos, and noise specks), the paper is lower everywhere
-        # by about the noise's reach; that typical offset is added back so that only the halos' excess goes.
-        without_halos = cv2.morphologyEx(cv2.morphologyEx(gray, cv2.MORPH_OPEN, _SPECK), cv2.MORPH_CLOSE, window)
-        offset = cv2.subtract(paper, without_halos)
-        counts = np.cumsum(cv2.calcHist([offset], [0], None, [256], [0, 256]).ravel())
-        typical = int(np.searchsorted(counts, 0.5 * counts[-1]))
-        paper = cv2.min(paper, cv2.add(without_halos, typical))
+    # A camera's sharpening leaves a bright halo along each stroke: the closing carries it across its whole window,
+    # a paper brighter than it is all round the writing, and the bare paper there looks like faint ink. Closed
+    # again without what is narrower than 3 px (halos, and noise specks), the paper is lower everywhere by about
+    # the noise's reach; that typical offset is added back so that only the halos' excess goes.
+    without_halos = cv2.morphologyEx(cv2.morphologyEx(gray, cv2.MORPH_OPEN, _SPECK), cv2.MORPH_CLOSE, window)
+    offset = cv2.subtract(paper, without_halos)
+    counts = np.cumsum(cv2.calcHist([offset], [0], None, [256], [0, 256]).ravel())
+    typical = int(np.searchsorted(counts, 0.5 * counts[-1]))
+    paper = cv2.min(paper, cv2.add(without_halos, typical))
     relative = cv2.divide(gray, cv2.max(paper, 1), scale=255)  # 255 where a pixel is as bright as its paper
     return cv2.subtract(255, relative), paper
 
@@ -372,7 +371,7 @@ CALM_QUANTILE = 0.35  # the calmer third of the region: bare paper, even beside 
 #                       windows flattened by saturation or JPEG
 
 
-def ink_levels(ink: np.ndarray, region: np.ndarray, grain=None, each_sheet: bool = False,
+def ink_levels(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False,
                calm: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(weak, strong) per-pixel darkness thresholds, uint8 images like `ink`.
 
@@ -380,7 +379,7 @@ def ink_levels(ink: np.ndarray, region: np.ndarray, grain=None, each_sheet: bool
     ringing or a textured desk needs a much darker mark. The grain is taken as typical over the region, and
     locally where the whole neighbourhood is grainier than that (the calmest window nearby, so that strokes do
     not count as grain)."""
-    mean, spread, typical_mean, typical_spread = grain if grain is not None else _grain_cells(ink, region, each_sheet, calm)
+    mean, spread, typical_mean, typical_spread = _grain_cells(ink, region, each_sheet, calm)
     nearby = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
     spread = cv2.max(cv2.erode(spread, nearby), typical_spread)
     mean = cv2.max(cv2.erode(mean, nearby), typical_mean)
@@ -414,13 +413,9 @@ PIXEL_NOISE = 5.0
 
 
 def noisy(ink: np.ndarray, region: np.ndarray) -> bool:
-    """Whether the frame's darkness is ruled by pixel-to-pixel (sensor) noise over the region."""
+    """Whether the frame's darkness (uint8, as `ink_darkness` makes it) is ruled by pixel-to-pixel (sensor) noise
+    over the region (uint8 mask)."""
     difference = cv2.absdiff(ink, cv2.GaussianBlur(ink, (3, 3), 0))
-    if difference.dtype != np.uint8 or region.dtype != np.uint8:
-        inside = region > 0
-        if not inside.any():
-            return False
-        return quantile(difference[inside], 0.5) >= PIXEL_NOISE
     # The same median as `quantile`'s, from a histogram: several times faster than gathering the frame's pixels.
     counts = np.cumsum(cv2.calcHist([difference], [0], region, [256], [0, 256]).ravel())
     total = int(counts[-1])
@@ -745,7 +740,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
         # Sensor noise rules the frame: the paper's brightness, a closing, would ride on the noise's peaks. The
         # frame is smoothed first (and the ink judged on its neighbours too, in threshold_ink), and read in gray:
         # the darkest of three noisy channels takes the lowest of three noises, where their mean averages them out.
-        ink, surface = ink_darkness(cv2.GaussianBlur(gray, (3, 3), 0), closing)
+        ink, _ = ink_darkness(cv2.GaussianBlur(gray, (3, 3), 0), closing)
     # A quiet frame's ink is unchanged, so is its verdict; a smoothed frame's ink is measured afresh.
     found = threshold_ink(ink, region, each_sheet=bool(paper), is_noisy=None if smooth else False,
                           calm=calm)
