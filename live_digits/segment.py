@@ -57,6 +57,7 @@ class Segmentation:
     input_shape: tuple[int, int]  # rows, columns of the input image
     paper: list[np.ndarray]  # (K, 2) int32 outlines of the sheets found; none when the whole frame was read
     digit_height: float  # the median height of digit-like marks (0 when there is none)
+    noisy: bool = False  # sensor noise ruled the frame, and it was read smoothed
 
     def to_input(self, box: Box) -> Box:
         """A working-resolution box in the input's pixels."""
@@ -759,7 +760,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
             digit_height = estimate_digit_height(stats, region_height) or digit_height
 
     candidates = standing_out(find_candidates(labels, stats, digit_height, region_height, region), ink, mask)
-    return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height)
+    return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth)
 
 
 def _region_height(sheets: list[np.ndarray], shape: tuple[int, int]) -> int:
