@@ -2,8 +2,7 @@
 gaps between them.
 
 Lines are followed mark by mark from left to right, so a line written with a slight slope stays one line. A gap
-wider than a fraction of the marks' height separates two numbers (or words). Anything with a `.box` can be grouped
-so: digits, and all the candidates a frame held, letters included.
+wider than a fraction of the marks' height separates two numbers. Anything with a `.box` can be grouped so.
 """
 
 from __future__ import annotations
@@ -25,22 +24,6 @@ def read(digits: list[Digit]) -> Result:
             ordered.extend(group)
             numbers.append(Number("".join(str(d.digit) for d in group), union_box([d.box for d in group])))
     return Result(ordered, numbers)
-
-
-def without_words(digits: list[Digit], letters: list) -> list[Digit]:
-    """The digits that are not part of a word: in printed or written text, an "l" reads as a 1 and an "o" as a 0,
-    but their neighbours in the word are letters. A group (split at gaps, as numbers are) holding at least as many
-    letters as digits is taken for a word. `letters`: things with a `.box`, the candidates read as no digit."""
-    if not letters or not digits:
-        return digits
-    letter_ids = {id(letter) for letter in letters}
-    kept = []
-    for line in group_lines([*digits, *letters]):
-        for group in split_numbers(line):
-            count = sum(id(mark) in letter_ids for mark in group)
-            if count < len(group) - count:
-                kept.extend(mark for mark in group if id(mark) not in letter_ids)
-    return kept
 
 
 def group_lines(digits: list[Digit]) -> list[list[Digit]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from live_digits.reading import group_lines, read, split_numbers, union_box, without_words
+from live_digits.reading import group_lines, read, split_numbers, union_box
 from live_digits.results import Digit
 
 
@@ -59,17 +59,3 @@ def test_nothing_reads_as_nothing():
 
 def test_union_box():
     assert union_box([(0, 0, 10, 10), (20, 5, 10, 10)]) == (0, 0, 30, 15)
-
-
-def test_digits_inside_a_word_are_letters():
-    letters = [digit(0, 10, 10), digit(0, 60, 10)]  # boxes of marks read as no digit: "m" and "k" of "milk"
-    in_word = [digit(1, 35, 10, 8), digit(1, 48, 10, 8)]  # "i" and "l", read as 1s
-    number = [digit(4, 200, 10), digit(2, 225, 10)]  # a number a space away from the word
-    kept = without_words(in_word + number, letters)
-    assert texts(read(kept)) == ["42"]
-
-
-def test_a_number_beside_a_sign_or_unit_is_kept():
-    sign = [digit(0, 60, 10)]  # a "+" written tight against "12"
-    number = [digit(1, 10, 10), digit(2, 35, 10)]
-    assert texts(read(without_words(number, sign))) == ["12"]
