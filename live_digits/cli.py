@@ -181,7 +181,8 @@ def _add_scenes(sub) -> None:
         help="benchmark the recognizer on synthetic webcam scenes with known truth",
         description="Render fresh synthetic scenes (or read a folder with a truth.jsonl), recognise them and print "
         "per scene kind: digit recall and precision (box IoU >= 0.5 and the right digit), boxes located, numbers "
-        "read exactly, false digits per image, and recognizer time.",
+        "read exactly, digits read in order (1 - edit distance / digits, boxes aside), false digits per image, and "
+        "recognizer time.",
         formatter_class=HelpFormatter,
     )
     p.add_argument("--folder", metavar="DIR", help="evaluate the images listed in DIR/truth.jsonl instead")

@@ -2,7 +2,8 @@
 
 A predicted digit counts as correct when its box matches a truth digit's box (IoU >= 0.5; one-to-one, greedily
 by IoU) and it names the same digit. A number is read exactly when its box matches a truth number's box the same
-way and its text is equal. Scenes come fresh from the generator (seeds from FIRST_EVALUATION_SEED on, never used
+way and its text is equal. Read in order: the image's digits, concatenated in the order of its numbers, against the
+truth's, boxes aside: one less the edit distance over the truth's length (how real photographs are judged). Scenes come fresh from the generator (seeds from FIRST_EVALUATION_SEED on, never used
 for tuning) or from a folder with a truth.jsonl made elsewhere.
 """
 
@@ -16,6 +17,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
+from rapidfuzz.distance import Levenshtein
 
 from live_digits.errors import UserError
 from live_digits.results import Box, Number, Result
@@ -76,6 +78,7 @@ class Tally:
     false_digits: int = 0  # predictions that matched no truth box
     truth_numbers: int = 0
     exact_numbers: int = 0
+    order_edits: int = 0  # edits from the digits read, in reading order, to the truth's
     seconds: float = 0.0  # recognizer time
 
     def __add__(self, other: Tally) -> Tally:
@@ -98,6 +101,10 @@ class Tally:
         return _ratio(self.exact_numbers, self.truth_numbers)
 
     @property
+    def in_order(self) -> float | None:
+        return None if not self.truth_digits else max(0.0, 1.0 - self.order_edits / self.truth_digits)
+
+    @property
     def false_per_image(self) -> float | None:
         return _ratio(self.false_digits, self.images)
 
@@ -107,7 +114,8 @@ class Tally:
 
     def to_json(self) -> dict:
         counts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "seconds"}
-        rates = {name: getattr(self, name) for name in ("recall", "precision", "located", "numbers_exact", "false_per_image", "ms_per_image")}
+        rates = {name: getattr(self, name) for name in ("recall", "precision", "located", "numbers_exact", "in_order", "false_per_image",
+                                           "ms_per_image")}
         return {**counts, **{k: None if v is None else round(v, 4) for k, v in rates.items()}}
 
 
@@ -128,6 +136,7 @@ def score(truth_digits: Sequence[TruthDigit], truth_numbers: Sequence[Number], r
         false_digits=len(result.digits) - len(digit_pairs),
         truth_numbers=len(truth_numbers),
         exact_numbers=sum(truth_numbers[t].text == result.numbers[p].text for t, p in number_pairs),
+        order_edits=Levenshtein.distance("".join(n.text for n in result.numbers), "".join(n.text for n in truth_numbers)),
     )
 
 
@@ -252,7 +261,8 @@ def draw_comparison(case: Case, result: Result) -> np.ndarray:
     return draw_result(frame, result)
 
 
-COLUMNS = ("kind", "images", "digits", "recall", "precision", "located", "numbers", "exact", "false/img", "ms/img")
+COLUMNS = ("kind", "images", "digits", "recall", "precision", "located", "numbers", "exact", "in order", "false/img",
+           "ms/img")
 
 
 def format_table(tallies: dict[str, Tally]) -> str:
@@ -269,6 +279,7 @@ def format_table(tallies: dict[str, Tally]) -> str:
                 _rate(t.located),
                 str(t.truth_numbers),
                 _rate(t.numbers_exact),
+                _rate(t.in_order),
                 _rate(t.false_per_image, digits=2),
                 _rate(t.ms_per_image, digits=0),
             )

@@ -57,7 +57,7 @@ def test_truth_scored_against_itself_is_perfect():
     scene = render_scene(2, "plain", SMALL)
     tally = score(scene.digits, scene.numbers, as_result(scene.digits, scene.numbers))
     assert tally.truth_digits == len(scene.digits) > 0
-    assert tally.recall == tally.precision == tally.located == tally.numbers_exact == 1.0
+    assert tally.recall == tally.precision == tally.located == tally.numbers_exact == tally.in_order == 1.0
     assert tally.false_digits == 0
 
 
@@ -78,6 +78,18 @@ def test_perturbed_truth_loses_exactly_what_was_changed():
     assert tally.false_digits == 1
     assert tally.predicted_digits == len(digits)
     assert tally.exact_numbers == len(numbers) - 1
+    assert tally.order_edits == 1  # the numbers' text, not the digits': only the extra "7" is an edit
+
+
+def test_reading_order_counts_edits_whatever_the_boxes():
+    truth = [Number("4509", (0, 0, 40, 10)), Number("12", (0, 20, 20, 10))]
+    swapped = Result([], [Number("12", (0, 0, 20, 10)), Number("4509", (0, 20, 40, 10))])
+    assert score([], truth, swapped).order_edits == 4  # "124509" against "450912"
+    missed = Result([], [Number("459", (5, 5, 1, 1)), Number("12", (9, 9, 1, 1))])
+    tally = score([], truth, missed)
+    assert tally.order_edits == 1 and tally.in_order is None  # no truth digits were given: no rate
+    assert Tally(truth_digits=6, order_edits=1).in_order == pytest.approx(5 / 6)
+    assert Tally(truth_digits=2, order_edits=5).in_order == 0.0
 
 
 def test_tallies_add_up_and_empty_rates_are_none():
