@@ -81,14 +81,14 @@ def sheet_angle(outline: np.ndarray) -> float:
     return -((angle + 45.0) % 90.0 - 45.0)
 
 
-def writing_angles(sheets: list[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+def writing_angles(sheets: list[np.ndarray], boxes: np.ndarray, least: float = LEAST_TURN) -> np.ndarray:
     """(N,) degrees each box's writing is turned: its sheet's angle (the sheet its centre lies on), 0 off any sheet
-    or on a sheet turned less than LEAST_TURN."""
+    or on a sheet turned less than `least`."""
     boxes = np.asarray(boxes).reshape(-1, 4)
     angles = np.zeros(len(boxes), np.float32)
     for outline in sheets:
         angle = sheet_angle(outline)
-        if abs(angle) < LEAST_TURN:
+        if abs(angle) < least:
             continue
         contour = np.asarray(outline, np.float32).reshape(-1, 1, 2)
         for i, (x, y, w, h) in enumerate(boxes):

@@ -7,6 +7,9 @@ wider than a fraction of the marks' height separates two numbers. Anything with 
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
 from live_digits.results import Box, Digit, Number, Result
@@ -16,14 +19,35 @@ NUMBER_GAP = 0.6  # of the line's median digit height: a wider horizontal gap st
 
 
 def read(digits: list[Digit]) -> Result:
-    """Digits in reading order and the numbers they form."""
+    """Digits in reading order and the numbers they form. Lines follow the writing: on a turned sheet (a digit's
+    `angle`), along the sheet's lines, not the image's rows."""
     ordered: list[Digit] = []
     numbers: list[Number] = []
-    for line in group_lines(digits):
+    for line in group_lines([_Upright(upright_box(d.box, d.angle), d) for d in digits]):
         for group in split_numbers(line):
-            ordered.extend(group)
-            numbers.append(Number("".join(str(d.digit) for d in group), union_box([d.box for d in group])))
+            written = [mark.digit for mark in group]
+            ordered.extend(written)
+            numbers.append(Number("".join(str(d.digit) for d in written), union_box([d.box for d in written])))
     return Result(ordered, numbers)
+
+
+@dataclass(frozen=True)
+class _Upright:
+    box: tuple[float, float, float, float]  # where the digit lies with its sheet turned upright
+    digit: Digit
+
+
+def upright_box(box: Box, angle: float) -> tuple[float, float, float, float]:
+    """`box` moved to where it lies once the writing, turned by `angle` degrees (counter-clockwise as seen), is
+    turned upright about the image's origin; its size is kept."""
+    if not angle:
+        return tuple(float(v) for v in box)
+    x, y, w, h = box
+    cx, cy = x + w / 2.0, y + h / 2.0
+    a = math.radians(angle)
+    # Image rows grow downwards: turning clockwise as seen is this rotation.
+    ux, uy = cx * math.cos(a) - cy * math.sin(a), cx * math.sin(a) + cy * math.cos(a)
+    return (ux - w / 2.0, uy - h / 2.0, float(w), float(h))
 
 
 def group_lines(digits: list[Digit]) -> list[list[Digit]]:

@@ -61,7 +61,11 @@ class Recognizer:
         probs = self._finer_look(found, picture, boxes, self.classify(crops))
         candidates, boxes, probs = self._second_look(found, boxes, probs)
         classified = time.perf_counter()
-        detections = [Detection(input_box(picture, found, box), p) for box, p in choose_cuts(candidates, boxes, probs)]
+        chosen = choose_cuts(candidates, boxes, probs)
+        # The reading order follows a sheet turned however little: across a wide page, a small turn is a line.
+        angles = writing_angles(found.paper, np.array([box for box, _ in chosen], np.int32).reshape(-1, 4), least=0.0)
+        detections = [Detection(input_box(picture, found, box), p, angle=float(angle))
+                      for (box, p), angle in zip(chosen, angles)]
         # Fitting the boxes to the marks at the input's resolution is segmentation's work, done last: counted there,
         # so that the stages add up to what a frame costs.
         boxed = time.perf_counter()
@@ -144,7 +148,7 @@ class Recognizer:
             probs = np.asarray(detection.probs)
             best = int(np.argmax(probs))
             if best != NOT_A_DIGIT and probs[best] >= self.confidence:
-                digits.append(Digit(best, float(probs[best]), detection.box))
+                digits.append(Digit(best, float(probs[best]), detection.box, detection.angle))
         return digits
 
     def recognize(self, image: np.ndarray) -> Result:

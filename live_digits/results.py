@@ -17,6 +17,7 @@ class Detection:
     box: Box
     probs: np.ndarray
     track_id: int | None = None
+    angle: float = 0.0  # degrees its line of writing is turned (counter-clockwise as seen): its sheet's turn
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Digit:
     digit: int
     confidence: float
     box: Box
+    angle: float = 0.0  # as Detection's: the reading order follows it; not part of the JSON contract
 
     def to_json(self) -> dict:
         return {"digit": int(self.digit), "confidence": round(float(self.confidence), 4), "box": [int(v) for v in self.box]}

@@ -24,6 +24,7 @@ class Track:
     seen: deque = field(default_factory=deque)  # matched or not, in each recent frame (newest last)
     missed: int = 0  # frames in a row without a match
     confirmed: bool = False
+    angle: float = 0.0  # the newest detection's writing angle
 
     def as_detection(self) -> Detection:
         """The smoothed probabilities, arranged so that the held label is the most probable class: `read()`
@@ -34,7 +35,7 @@ class Track:
             probs[[top, self.label]] = probs[[self.label, top]]
         x, y, w, h = np.rint(self.box).astype(int)
         box: Box = (int(x), int(y), int(w), int(h))
-        return Detection(box=box, probs=probs, track_id=self.track_id)
+        return Detection(box=box, probs=probs, track_id=self.track_id, angle=self.angle)
 
 
 class Tracker:
@@ -71,7 +72,7 @@ class Tracker:
         matched_tracks = set()
         matched_detections = set()
         for t, d in matches:
-            self._follow(self.tracks[t], boxes[d], np.asarray(detections[d].probs, np.float64))
+            self._follow(self.tracks[t], boxes[d], np.asarray(detections[d].probs, np.float64), detections[d].angle)
             matched_tracks.add(t)
             matched_detections.add(d)
         for t, track in enumerate(self.tracks):
@@ -80,7 +81,7 @@ class Tracker:
         self.tracks = [t for t in self.tracks if self._alive(t)]
         for d, detection in enumerate(detections):
             if d not in matched_detections:
-                self._start(boxes[d], np.asarray(detection.probs, np.float64))
+                self._start(boxes[d], np.asarray(detection.probs, np.float64), detection.angle)
         return [t.as_detection() for t in self._shown()]
 
     def _shown(self) -> list[Track]:
@@ -95,15 +96,16 @@ class Tracker:
         hidden = {id(t) for t, c in zip(coasting, covered) if c}
         return [t for t in shown if id(t) not in hidden]
 
-    def _start(self, box: np.ndarray, probs: np.ndarray) -> None:
+    def _start(self, box: np.ndarray, probs: np.ndarray, angle: float) -> None:
         track = Track(self._next_id, box.copy(), probs.copy(), int(np.argmax(probs)),
-                      deque([True], maxlen=self.confirm_window))
+                      deque([True], maxlen=self.confirm_window), angle=angle)
         track.confirmed = self.confirm_hits <= 1
         self._next_id += 1
         self.tracks.append(track)
 
-    def _follow(self, track: Track, box: np.ndarray, probs: np.ndarray) -> None:
+    def _follow(self, track: Track, box: np.ndarray, probs: np.ndarray, angle: float) -> None:
         track.box = self.box_smoothing * box + (1 - self.box_smoothing) * track.box
+        track.angle = angle
         track.probs = self.smoothing * probs + (1 - self.smoothing) * track.probs
         top = int(np.argmax(track.probs))
         if track.probs[top] - track.probs[track.label] > self.switch_margin:

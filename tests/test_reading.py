@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from live_digits.reading import group_lines, read, split_numbers, union_box
+import math
+
+import pytest
+
+from live_digits.reading import group_lines, read, split_numbers, union_box, upright_box
 from live_digits.results import Digit
 
 
@@ -59,3 +63,37 @@ def test_nothing_reads_as_nothing():
 
 def test_union_box():
     assert union_box([(0, 0, 10, 10), (20, 5, 10, 10)]) == (0, 0, 30, 15)
+
+
+def written_on_a_turned_sheet(lines: list[list[str]], degrees: float) -> list[Digit]:
+    """Digits written in lines on a sheet, the sheet then turned counter-clockwise (as seen) by `degrees` about
+    (400, 400): each digit keeps an upright box at its turned centre, as a camera's boxes would."""
+    a = math.radians(degrees)
+    digits = []
+    for row, numbers in enumerate(lines):
+        x = 100.0
+        for number in numbers:
+            for char in number:
+                cx, cy = x + 10 - 400, 100 + 60 * row + 20 - 400
+                tx, ty = 400 + cx * math.cos(a) + cy * math.sin(a), 400 - cx * math.sin(a) + cy * math.cos(a)
+                digits.append(Digit(int(char), 0.9, (round(tx - 10), round(ty - 20), 20, 40), degrees))
+                x += 25
+            x += 60
+    return digits
+
+
+def test_a_turned_sheet_is_read_along_its_lines():
+    lines = [["4509", "12"], ["77", "3"], ["8610"]]
+    turned = written_on_a_turned_sheet(lines, 25.0)
+    assert texts(read(turned)) == ["4509", "12", "77", "3", "8610"]
+    # Read by the image's rows, the same marks make another text: the angle is what puts them in order.
+    level = [Digit(d.digit, d.confidence, d.box) for d in turned]
+    assert texts(read(level)) != ["4509", "12", "77", "3", "8610"]
+
+
+def test_upright_box_keeps_the_size_and_undoes_the_turn():
+    assert upright_box((10, 20, 30, 40), 0.0) == (10.0, 20.0, 30.0, 40.0)
+    # Turned a quarter counter-clockwise as seen, the point one step right of the origin went one step up.
+    x, y, w, h = upright_box((90, -120, 20, 40), 90.0)  # its centre at (100, -100)
+    assert (w, h) == (20.0, 40.0)
+    assert (x + w / 2, y + h / 2) == pytest.approx((100.0, 100.0))

@@ -50,6 +50,14 @@ def test_a_shown_digit_survives_a_few_missed_frames_then_goes():
     assert tracker.update([]) == []
 
 
+def test_a_track_carries_the_angle_of_its_writing():
+    tracker = Tracker()
+    turned = lambda angle: Detection(box=(100, 50, 20, 30), probs=probs_for(3), angle=angle)
+    tracker.update([turned(20.0)])
+    (shown,) = tracker.update([turned(22.0)])
+    assert shown.angle == 22.0  # the newest: a sheet turning in the hands turns its lines with it
+
+
 def test_identity_follows_a_moving_digit_and_tells_two_apart():
     tracker = Tracker()
     for step in range(6):
