@@ -30,8 +30,9 @@ from typing import Iterator
 import numpy as np
 
 from live_digits.classify import Classifier
+from live_digits.detect_pool import DETECT_IN_PROCESSES
 from live_digits.errors import UserError
-from live_digits.live import DETECT_IN_PROCESSES, RunSummary, make_recognizer, process_video, run_loop
+from live_digits.live import RunSummary, make_recognizer, process_video, run_loop
 from live_digits.sinks import JsonLinesSink
 from live_digits.sources import Frame, open_source
 from live_digits.tracking import Tracker

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from live_digits.cli import main
-from live_digits.live import (MAX_FAILED_IN_A_ROW, DetectPool, ProcessDetector, RollingFps, display_problem,
-                              json_record, make_recognizer, percentiles_ms, run_loop)
+from live_digits.live import (MAX_FAILED_IN_A_ROW, RollingFps, display_problem, json_record, make_recognizer,
+                              percentiles_ms, run_loop)
 from live_digits.overlay import draw_result
 from live_digits.results import Digit, Number, Result
 from live_digits.sinks import JsonLinesSink, VideoSink
@@ -119,16 +119,6 @@ def test_outputs_are_those_of_a_plain_loop_whatever_the_number_of_workers(scene_
             summary = run_loop(source, make_recognizer(str(model_path), 0.5), Tracker(), json_lines=json_lines,
                                workers=workers, processes=processes)
         assert summary.frames == 30 and read_lines(path) == plain, f"{workers} workers, processes: {processes}"
-
-
-def test_a_detect_process_that_dies_is_an_error_not_a_hang(scene_video, model_path):
-    detector = ProcessDetector(make_recognizer(str(model_path), 0.5), keep_mask=False)
-    with open_source(scene_video) as source, DetectPool(source, [detector], ahead=2) as pool:
-        assert next(pool).frame.index == 0
-        detector._process.kill()
-        with pytest.raises((EOFError, OSError)):
-            for _ in pool:
-                pass
 
 
 def make_truncated(tmp_path: Path, scene_video: Path) -> Path:
