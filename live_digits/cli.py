@@ -182,16 +182,21 @@ def _add_scenes(sub) -> None:
         description="Render fresh synthetic scenes (or read a folder with a truth.jsonl), recognise them and print "
         "per scene kind: digit recall and precision (box IoU >= 0.5 and the right digit), boxes located, numbers "
         "read exactly, digits read in order (1 - edit distance / digits, boxes aside), false digits per image, and "
-        "recognizer time.",
+        "recognizer time. With --videos, rendered videos go through the video command's loop instead.",
         formatter_class=HelpFormatter,
     )
     p.add_argument("--folder", metavar="DIR", help="evaluate the images listed in DIR/truth.jsonl instead")
-    p.add_argument("--count", type=_positive_int, default=120, help="how many scenes to render")
+    p.add_argument("--count", type=_positive_int, help="how many scenes to render (default: 120 stills, 24 videos)")
     p.add_argument("--seed", type=int, default=FIRST_EVALUATION_SEED, help="first seed (scene i uses seed+i)")
     p.add_argument("--kinds", nargs="+", choices=SCENE_KINDS, metavar="KIND",
                    help=f"scene kinds, taken in turn (default: all of {', '.join(SCENE_KINDS)})")
     _add_recognizer_options(p)
     p.add_argument("--live", action="store_true", help="segment at the live video resolution, not the photo one")
+    p.add_argument("--videos", action="store_true",
+                   help="render short videos of a sheet held by hand instead, and read each with the video command's "
+                   "own loop (tracking included): prints per kind the frames' recall, precision and F1, the worst "
+                   "video's F1, and false digits per frame")
+    p.add_argument("--frames", type=_positive_int, default=60, help="frames in each video, with --videos")
     p.add_argument("--json", metavar="FILE", help="also write the tallies per kind as JSON")
     p.add_argument("--failures", metavar="DIR", help="write every imperfectly read scene there, truth and reading drawn")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -201,8 +206,14 @@ def _add_scenes(sub) -> None:
 def _run_scenes(args) -> int:
     from live_digits import evaluation
 
-    evaluation.run(model=args.model, confidence=args.confidence, folder=args.folder, count=args.count, seed=args.seed,
-                   kinds=args.kinds, live=args.live, json_path=args.json, failures=args.failures,
+    if args.videos:
+        if args.folder or args.failures or args.live:
+            raise UserError("--videos renders its own videos: --folder, --failures and --live are for stills")
+        evaluation.run_videos(model=args.model, confidence=args.confidence, count=args.count or 24, seed=args.seed,
+                              kinds=args.kinds, frames=args.frames, json_path=args.json, progress=args.progress)
+        return 0
+    evaluation.run(model=args.model, confidence=args.confidence, folder=args.folder, count=args.count or 120,
+                   seed=args.seed, kinds=args.kinds, live=args.live, json_path=args.json, failures=args.failures,
                    progress=args.progress)
     return 0
 

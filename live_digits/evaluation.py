@@ -20,7 +20,7 @@ import numpy as np
 from rapidfuzz.distance import Levenshtein
 
 from live_digits.errors import UserError
-from live_digits.results import Box, Number, Result
+from live_digits.results import Box, Digit, Number, Result
 from live_digits.scenes import DEFAULT_SIZE, SCENE_KINDS, TruthDigit, render_scene
 
 MIN_IOU = 0.5
@@ -103,6 +103,12 @@ class Tally:
     @property
     def in_order(self) -> float | None:
         return None if not self.truth_digits else max(0.0, 1.0 - self.order_edits / self.truth_digits)
+
+    @property
+    def f1(self) -> float | None:
+        if self.recall is None or self.precision is None:
+            return None
+        return 0.0 if self.recall + self.precision == 0 else 2 * self.recall * self.precision / (self.recall + self.precision)
 
     @property
     def false_per_image(self) -> float | None:
@@ -284,7 +290,12 @@ def format_table(tallies: dict[str, Tally]) -> str:
                 _rate(t.ms_per_image, digits=0),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
+    return _layout(rows)
+
+
+def _layout(rows: list[tuple[str, ...]]) -> str:
+    """Rows of cells as aligned text: names left, figures right, a rule above the last (overall) row."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     return "\n".join(lines)
@@ -326,3 +337,91 @@ def run(
     if json_path:
         Path(json_path).write_text(json.dumps({kind: t.to_json() for kind, t in tallies.items()}, indent=2) + "\n")
     return tallies
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Videos: the live loop, as `live-digits video` runs it, on rendered videos with known truth
+
+VIDEO_FRAMES = 60
+
+
+@dataclass
+class VideoTallies:
+    """One kind's videos: their frames' tally pooled, and each video's F1 (None for a video with nothing written)."""
+
+    frames: Tally
+    f1s: list[float | None]
+
+    @property
+    def worst_f1(self) -> float | None:
+        known = [f for f in self.f1s if f is not None]
+        return min(known) if known else None
+
+
+def result_from_json(record: dict) -> Result:
+    """A JSON line of the contract back into a Result."""
+    digits = [Digit(int(d["digit"]), float(d["confidence"]), tuple(int(v) for v in d["box"])) for d in record["digits"]]
+    numbers = [Number(str(n["text"]), tuple(int(v) for v in n["box"])) for n in record["numbers"]]
+    return Result(digits, numbers)
+
+
+def evaluate_video(path: Path, truths: Sequence, model=None, confidence: float = 0.5) -> Tally:
+    """The tally, over its frames, of the video command's JSON lines for a video whose frames' truth is known."""
+    from live_digits.live import process_video
+
+    json_path = path.with_suffix(".jsonl")
+    process_video(str(path), json_path=str(json_path), model=model, confidence=confidence, progress=False)
+    records = [json.loads(line) for line in json_path.read_text().splitlines() if line.strip()]
+    by_frame = {int(r["frame"]): result_from_json(r) for r in records}
+    total = Tally()
+    for truth in truths:
+        total = total + score(truth.digits, truth.numbers, by_frame.get(truth.frame, Result()))
+    return total
+
+
+def run_videos(model: str | None = None, confidence: float = 0.5, count: int = 24, seed: int | None = None,
+               kinds: Sequence[str] | None = None, frames: int = VIDEO_FRAMES, size: tuple[int, int] = DEFAULT_SIZE,
+               json_path: str | None = None, progress: bool = True) -> dict[str, VideoTallies]:
+    """The video benchmark as the command line runs it: `count` videos rendered (kinds in turn), each read by the
+    video command's own loop (tracking included), scored frame by frame; prints the table."""
+    import tempfile
+
+    from tqdm import tqdm
+
+    from live_digits.classify import Classifier
+    from live_digits.scenes import FIRST_EVALUATION_SEED, render_video
+
+    kinds = list(kinds or SCENE_KINDS)
+    classifier = Classifier(model)
+    first = FIRST_EVALUATION_SEED if seed is None else seed
+    by_kind: dict[str, VideoTallies] = {}
+    with tempfile.TemporaryDirectory(prefix="live-digits-videos-") as folder:
+        for i in tqdm(range(count), unit="video", desc="videos", disable=not progress, leave=False):
+            path = Path(folder) / f"scene{first + i}.mp4"
+            truths = render_video(path, first + i, kinds[i % len(kinds)], frames=frames, size=size)
+            tally = evaluate_video(path, truths, classifier, confidence)
+            kind = truths[0].kind
+            entry = by_kind.setdefault(kind, VideoTallies(Tally(), []))
+            entry.frames = entry.frames + tally
+            entry.f1s.append(tally.f1)
+    ordered = {kind: by_kind[kind] for kind in _kind_order(by_kind)}
+    ordered[OVERALL] = VideoTallies(sum((v.frames for v in by_kind.values()), Tally()),
+                                    [f for v in by_kind.values() for f in v.f1s])
+    print(format_video_table(ordered))
+    if json_path:
+        Path(json_path).write_text(json.dumps({kind: {**v.frames.to_json(), "f1": v.frames.f1, "video_f1s": v.f1s}
+                                               for kind, v in ordered.items()}, indent=2) + "\n")
+    return ordered
+
+
+VIDEO_COLUMNS = ("kind", "videos", "frames", "recall", "precision", "F1", "worst F1", "false/frame")
+
+
+def format_video_table(tallies: dict[str, VideoTallies]) -> str:
+    """Per kind: the frames' pooled recall, precision and F1, the worst video's F1, and false digits per frame."""
+    rows = [VIDEO_COLUMNS]
+    for kind, v in tallies.items():
+        t = v.frames
+        rows.append((kind, str(len(v.f1s)), str(t.images), _rate(t.recall), _rate(t.precision), _rate(t.f1),
+                     _rate(v.worst_f1), _rate(t.false_per_image, digits=2)))
+    return _layout(rows)

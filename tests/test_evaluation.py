@@ -155,3 +155,17 @@ def test_scenes_command_with_the_real_model(tmp_path, model_path, capsys):
     write_stills(tmp_path / "set", seeds=[50], kinds=["plain"], size=SMALL)
     assert main(["scenes", "--folder", str(tmp_path / "set"), "--model", str(model_path), "--no-progress"]) == 0
     assert main(["scenes", "--folder", str(tmp_path / "nothing"), "--model", str(model_path)]) == 1
+
+
+def test_a_rendered_video_is_scored_frame_by_frame_through_the_video_command(tmp_path, model_path):
+    from live_digits.evaluation import evaluate_video, result_from_json
+    from live_digits.scenes import render_video
+
+    truths = render_video(tmp_path / "plain.mp4", 2, "plain", frames=8, size=SMALL)
+    tally = evaluate_video(tmp_path / "plain.mp4", truths, str(model_path))
+    assert tally.images == 8
+    assert tally.truth_digits == sum(len(t.digits) for t in truths) > 0
+    # The tracker shows a digit from its second sighting on: most, not all, of the frames' digits are read.
+    assert 0.5 < tally.recall < 1.0 and tally.precision > 0.8
+    line = json.loads((tmp_path / "plain.jsonl").read_text().splitlines()[-1])
+    assert result_from_json(line).to_json(frame=line["frame"], time_s=line["time_s"]) == line
