@@ -106,9 +106,9 @@ class Tally:
 
     @property
     def f1(self) -> float | None:
-        if self.recall is None or self.precision is None:
-            return None
-        return 0.0 if self.recall + self.precision == 0 else 2 * self.recall * self.precision / (self.recall + self.precision)
+        """The harmonic mean of recall and precision; 0 when nothing was read where something is written, None
+        where nothing is written (there, false digits per image tell)."""
+        return _ratio(2 * self.correct_digits, self.truth_digits + self.predicted_digits) if self.truth_digits else None
 
     @property
     def false_per_image(self) -> float | None:

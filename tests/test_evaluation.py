@@ -92,6 +92,12 @@ def test_reading_order_counts_edits_whatever_the_boxes():
     assert Tally(truth_digits=2, order_edits=5).in_order == 0.0
 
 
+def test_f1_is_zero_when_nothing_written_is_read_and_none_when_nothing_is_written():
+    assert Tally(truth_digits=4, correct_digits=3, predicted_digits=4).f1 == pytest.approx(2 * 0.75 * 0.75 / 1.5)
+    assert Tally(truth_digits=4).f1 == 0.0
+    assert Tally(predicted_digits=3).f1 is None
+
+
 def test_tallies_add_up_and_empty_rates_are_none():
     empty = Tally(images=2, false_digits=3)
     assert empty.recall is None and empty.precision is None and empty.numbers_exact is None
