@@ -1,5 +1,6 @@
 """The video and camera commands end to end: real model, real OpenCV, videos the tests write."""
 
+import functools
 import itertools
 import json
 import signal
@@ -187,7 +188,9 @@ def test_ctrl_c_leaves_a_playable_video_and_complete_json_lines(scene_video, mod
     out, jsonl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
     process = subprocess.Popen(
         [sys.executable, "-m", "live_digits", "video", str(source), "--output", str(out), "--json", str(jsonl),
-         "--model", str(model_path), "--no-progress"], stderr=subprocess.PIPE, text=True)
+         "--model", str(model_path), "--no-progress"], stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as at a terminal, even where the tests run in the background (which ignores it, and children inherit).
+        preexec_fn=functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL))
     wait_for_partial_lines(tmp_path, "out", 5, process)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)

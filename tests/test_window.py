@@ -2,6 +2,7 @@
 
 import ctypes
 import ctypes.util
+import functools
 import json
 import os
 import shutil
@@ -85,7 +86,9 @@ def start_camera(display: str, scene: Path, model_path: Path, folder: Path) -> s
     env.pop("WAYLAND_DISPLAY", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "live_digits", "camera", "--camera", str(scene), "--json", "window.jsonl",
-         "--model", str(model_path)], env=env, stderr=subprocess.PIPE, text=True, cwd=folder)
+         "--model", str(model_path)], env=env, stderr=subprocess.PIPE, text=True, cwd=folder,
+        # Ctrl-C as at a terminal, even where the tests run in the background (which ignores it, and children inherit).
+        preexec_fn=functools.partial(signal.signal, signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while sum(frames_with_digits(p) for p in folder.glob(".window.*.partial.jsonl")) < 10:
         if process.poll() is not None or time.monotonic() > deadline:
