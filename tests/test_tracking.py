@@ -32,6 +32,14 @@ def test_a_one_frame_candidate_never_reaches_the_output():
     assert tracker.tracks == []
 
 
+def test_a_very_sure_digit_shows_from_its_first_frame_and_a_sure_no_digit_never():
+    tracker = Tracker(sure_at_once=0.97)
+    (shown,) = tracker.update([seen(confidence=0.99)])
+    assert labels([shown]) == [3]
+    assert Tracker(sure_at_once=0.97).update([seen(NOT_A_DIGIT, confidence=0.99)]) == []
+    assert Tracker(sure_at_once=0.97).update([seen(confidence=0.96)]) == []
+
+
 def test_a_track_shows_once_seen_in_two_of_the_last_three_frames():
     tracker = Tracker()
     assert tracker.update([seen()]) == []
