@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from live_digits.segment import LEAST_TURN, darkest_channel, sheet_angle, turn
+from live_digits.segment import darkest_channel
 
 MNIST_SIZE = 28
 MNIST_BOX = 20  # the digit's long side inside the 28x28 image
@@ -69,6 +69,18 @@ def to_mnist(ink: np.ndarray, box, mask: np.ndarray, label: int | None = None, a
     return centre_by_mass(fit_box(_to_work_box(soft)))
 
 
+# Sheets turned less than this keep their crops as they are: MNIST's own writers slanted that much, and turning a
+# small crop costs it some sharpness.
+LEAST_TURN = 8.0
+
+
+def sheet_angle(outline: np.ndarray) -> float:
+    """Degrees by which a sheet's edges are turned from the image's axes (counter-clockwise as seen), in [-45, 45):
+    the writing on it is turned as much."""
+    (_, _), (_, _), angle = cv2.minAreaRect(np.asarray(outline, np.float32).reshape(-1, 2))
+    return -((angle + 45.0) % 90.0 - 45.0)
+
+
 def writing_angles(sheets: list[np.ndarray], boxes: np.ndarray, least: float = LEAST_TURN) -> np.ndarray:
     """(N,) degrees each box's writing is turned: its sheet's angle (the sheet its centre lies on), 0 off any sheet
     or on a sheet turned less than `least`."""
@@ -83,6 +95,17 @@ def writing_angles(sheets: list[np.ndarray], boxes: np.ndarray, least: float = L
             if cv2.pointPolygonTest(contour, (float(x + w / 2), float(y + h / 2)), False) >= 0:
                 angles[i] = angle
     return angles
+
+
+def turn(image: np.ndarray, degrees: float) -> np.ndarray:
+    """`image` turned counter-clockwise (as seen) by `degrees` about its centre, on a canvas grown to hold all of it."""
+    h, w = image.shape
+    matrix = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), degrees, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    size = (int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin)))
+    matrix[0, 2] += size[0] / 2.0 - w / 2.0
+    matrix[1, 2] += size[1] / 2.0 - h / 2.0
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderValue=0)
 
 
 MARGIN = 2  # pixels around the digit's mask whose grey ink still belongs to it: anti-aliased edges, faint joins

@@ -39,12 +39,8 @@ class Recognizer:
         self.work_side = work_side
         self.steady = steady
         self.last_timings: dict[str, float] = {}
+        self.last_mask: np.ndarray | None = None
         self.last_segmentation = None
-
-    @property
-    def last_mask(self) -> np.ndarray | None:
-        """The ink mask of the last detect, as it lies in the working frame (for a "show threshold" view)."""
-        return None if self.last_segmentation is None else self.last_segmentation.frame_mask()
 
     @classmethod
     def for_stills(cls, model: str | Path | Classifier | None = None, confidence: float = 0.5) -> Recognizer:
@@ -67,10 +63,7 @@ class Recognizer:
         classified = time.perf_counter()
         chosen = choose_cuts(candidates, boxes, probs)
         # The reading order follows a sheet turned however little: across a wide page, a small turn is a line.
-        if found.upright is not None:
-            angles = np.full(len(chosen), found.upright.angle)
-        else:
-            angles = writing_angles(found.paper, np.array([box for box, _ in chosen], np.int32).reshape(-1, 4), least=0.0)
+        angles = writing_angles(found.paper, np.array([box for box, _ in chosen], np.int32).reshape(-1, 4), least=0.0)
         detections = [Detection(input_box(picture, found, box), p, angle=float(angle))
                       for (box, p), angle in zip(chosen, angles)]
         # Fitting the boxes to the marks at the input's resolution is segmentation's work, done last: counted there,
@@ -78,6 +71,7 @@ class Recognizer:
         boxed = time.perf_counter()
         self.last_timings = {"segment": cut - start + boxed - classified, "normalize": normalized - cut,
                              "classify": classified - normalized}
+        self.last_mask = found.mask
         self.last_segmentation = found
         return detections
 
@@ -92,8 +86,6 @@ class Recognizer:
         if len(small) == 0:
             return probs
         _, labels = crop_list(found.candidates)
-        if found.upright is not None:  # the crops lie in the upright frame: the input is turned alike
-            picture = found.upright.apply_to_input(picture, found.scale)
         crops = crops_to_mnist(found.ink, boxes[small], found.labels, labels[small],
                                writing_angles(found.paper, boxes[small]), FinerPixels(picture, found.scale))
         probs = probs.copy()

@@ -58,76 +58,10 @@ class Segmentation:
     paper: list[np.ndarray]  # (K, 2) int32 outlines of the sheets found; none when the whole frame was read
     digit_height: float  # the median height of digit-like marks (0 when there is none)
     noisy: bool = False  # sensor noise ruled the frame, and it was read smoothed
-    # How the working frame was turned so that a turned sheet's writing runs level; None when it was not. Then
-    # `labels`, `ink`, `mask`, `paper` and the boxes are all in the upright frame.
-    upright: Upright | None = None
 
     def to_input(self, box: Box) -> Box:
-        """A working-resolution box (upright, when the frame was turned) in the input's pixels."""
-        if self.upright is not None:
-            box = self.upright.frame_box(box, self.labels)
+        """A working-resolution box in the input's pixels."""
         return to_input_box(box, self.scale, self.input_shape)
-
-    def frame_mask(self) -> np.ndarray:
-        """The ink mask as it lies in the working frame, turned back when the frame was turned."""
-        return self.mask if self.upright is None else self.upright.back(self.mask)
-
-
-@dataclass(frozen=True)
-class Upright:
-    """The turn that levels a turned sheet's writing: `matrix` (2x3) maps working-frame points to upright ones, on a
-    canvas of `size` (columns, rows) grown to hold the whole frame; `angle`, the sheet's turn in degrees
-    (counter-clockwise as seen); `frame_shape`, the working frame's rows and columns."""
-
-    matrix: np.ndarray
-    size: tuple[int, int]
-    angle: float
-    frame_shape: tuple[int, int]
-
-    @classmethod
-    def of(cls, angle: float, frame_shape: tuple[int, int]) -> Upright:
-        matrix, size = turn_matrix(frame_shape, -angle)
-        return cls(matrix, size, angle, frame_shape)
-
-    def apply(self, image: np.ndarray) -> np.ndarray:
-        # The frame's own edge pixels fill the corners: a constant would read as a dark or a bright mark.
-        return cv2.warpAffine(image, self.matrix, self.size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-    def apply_to_input(self, picture: np.ndarray, scale: float) -> np.ndarray:
-        """The input picture (`scale` working pixels per input pixel) turned as the working frame was, at its own
-        resolution: upright working pixel (x, y) lies at (x, y) / scale in it."""
-        matrix = self.matrix.copy()
-        matrix[:, 2] /= scale
-        size = (math.ceil(self.size[0] / scale), math.ceil(self.size[1] / scale))
-        return cv2.warpAffine(picture, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-    def points(self, points: np.ndarray) -> np.ndarray:
-        """(N, 2) working-frame points in the upright frame."""
-        return cv2.transform(np.asarray(points, np.float32).reshape(-1, 1, 2), self.matrix).reshape(-1, 2)
-
-    def back(self, image: np.ndarray) -> np.ndarray:
-        """An upright image back in the working frame (nearest pixels: masks stay masks)."""
-        rows, cols = self.frame_shape
-        return cv2.warpAffine(image, self.matrix, (cols, rows), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-
-    def frame_box(self, box: Box, labels: np.ndarray) -> Box:
-        """An upright box in the working frame: the bounds of its mark's pixels (the label most of the box holds),
-        turned back; the bounds of the box's corners when it holds no mark."""
-        x, y, w, h = (int(v) for v in box)
-        x, y = max(0, x), max(0, y)
-        inside = labels[y : y + h, x : x + w]
-        marks = inside[inside > 0]
-        if marks.size:
-            rows, cols = np.nonzero(inside == np.bincount(marks).argmax())
-            points = np.stack([cols + x, rows + y], axis=1).astype(np.float32)
-            points = np.concatenate([points, points + 1])  # each pixel's far corner too
-        else:
-            points = np.float32([[x, y], [x + w, y], [x, y + h], [x + w, y + h]])
-        inverse = cv2.invertAffineTransform(self.matrix)
-        frame = cv2.transform(points.reshape(-1, 1, 2), inverse).reshape(-1, 2)
-        x0, y0 = np.floor(frame.min(axis=0))
-        x1, y1 = np.ceil(frame.max(axis=0))
-        return (int(x0), int(y0), int(x1 - x0), int(y1 - y0))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -238,44 +172,6 @@ def find_paper(gray: np.ndarray) -> list[np.ndarray]:
     if np.count_nonzero(as_bright & ~inside) > 0.03 * coarse.size:
         return []
     return [np.round(outline.reshape(-1, 2) / coarse_scale).astype(np.int32) for outline, _, _ in best]
-
-
-# Sheets turned less than this are read as they lie: MNIST's own writers slanted that much, and turning costs the
-# writing some sharpness.
-LEAST_TURN = 8.0
-
-
-def sheet_angle(outline: np.ndarray) -> float:
-    """Degrees by which a sheet's edges are turned from the image's axes (counter-clockwise as seen), in [-45, 45):
-    the writing on it is turned as much."""
-    (_, _), (_, _), angle = cv2.minAreaRect(np.asarray(outline, np.float32).reshape(-1, 2))
-    return -((angle + 45.0) % 90.0 - 45.0)
-
-
-def upright_turn(sheets: list[np.ndarray], shape: tuple[int, int]) -> Upright | None:
-    """The turn that levels the writing of the largest sheet, when it is turned by LEAST_TURN or more."""
-    if not sheets:
-        return None
-    angle = sheet_angle(max(sheets, key=lambda outline: cv2.contourArea(outline.astype(np.float32))))
-    return Upright.of(angle, shape[:2]) if abs(angle) >= LEAST_TURN else None
-
-
-def turn_matrix(shape: tuple[int, ...], degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
-    """(2x3 matrix, canvas size as columns, rows) that turn an image of `shape` counter-clockwise (as seen) by
-    `degrees` about its centre, on a canvas grown to hold all of it."""
-    h, w = shape[:2]
-    matrix = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), degrees, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    size = (int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin)))
-    matrix[0, 2] += size[0] / 2.0 - w / 2.0
-    matrix[1, 2] += size[1] / 2.0 - h / 2.0
-    return matrix, size
-
-
-def turn(image: np.ndarray, degrees: float) -> np.ndarray:
-    """`image` turned counter-clockwise (as seen) by `degrees` about its centre, on a canvas grown to hold all of it."""
-    matrix, size = turn_matrix(image.shape, degrees)
-    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderValue=0)
 
 
 PAPER_SIDE = 160  # the coarse copy the sheet is looked for in
@@ -835,12 +731,6 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
     work = resize_to_work(picture, scale)
     gray = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY) if work.ndim == 3 else work
     paper = find_paper(gray)
-    # Writing on a turned sheet is read in a frame turned to level it: strokes join, blobs split and lines run
-    # along the writing's own axes.
-    upright = upright_turn(paper, gray.shape)
-    if upright is not None:
-        work, gray = upright.apply(work), upright.apply(gray)
-        paper = [np.round(upright.points(outline)).astype(np.int32) for outline in paper]
     region = paper_region(gray.shape, paper)
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
     ink, surface = ink_darkness(darkest_channel(work), closing)
@@ -870,7 +760,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
             digit_height = estimate_digit_height(stats, region_height) or digit_height
 
     candidates = standing_out(find_candidates(labels, stats, digit_height, region_height, region), ink, mask)
-    return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth, upright)
+    return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth)
 
 
 def _region_height(sheets: list[np.ndarray], shape: tuple[int, int]) -> int:

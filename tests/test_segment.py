@@ -415,32 +415,3 @@ def test_a_small_calm_sheet_keeps_its_own_grain_beside_a_grainy_one():
     assert len(found.paper) >= 2
     # Two of them touch at a pixel: found as a blob with its cut, which the classifier takes.
     assert located(scene, found) == len(scene.digits)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# A turned sheet
-
-
-def test_a_turned_sheets_writing_is_segmented_in_a_frame_that_levels_it():
-    """A sheet turned about 20 degrees: its thin strokes break into diagonal pieces that only join, and its touching
-    digits only part, along the writing's own axes."""
-    from live_digits.scenes import render_scene
-
-    scene = render_scene(4018, "tilted")
-    found = S.segment(scene.image)
-    assert found.upright is not None and abs(found.upright.angle) >= S.LEAST_TURN
-    boxes = input_boxes(found) + [found.to_input(p) for c in found.candidates for p in c.pieces]
-    assert each_found([d.box for d in scene.digits], boxes, min_iou=0.5)
-    assert found.frame_mask().shape == found.upright.frame_shape  # the threshold view lies on the frame
-
-
-@pytest.mark.parametrize("degrees", [12.0, -25.0])
-def test_a_box_found_upright_is_the_marks_own_box_in_the_frame(degrees):
-    frame = np.zeros((240, 320), np.uint8)
-    cv2.fillPoly(frame, [np.int32([[150, 80], [170, 84], [160, 150], [140, 146]])], 255)  # a slanted stroke
-    upright = S.Upright.of(degrees, frame.shape)
-    _, labels = cv2.connectedComponents((upright.apply(frame) > 127).astype(np.uint8), ltype=cv2.CV_16U)
-    box = cv2.boundingRect((labels == 1).astype(np.uint8))
-    x, y, w, h = upright.frame_box(box, labels)
-    tx, ty, tw, th = cv2.boundingRect(frame)
-    assert abs(x - tx) <= 2 and abs(y - ty) <= 2 and abs(x + w - tx - tw) <= 2 and abs(y + h - ty - th) <= 2
