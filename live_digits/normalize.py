@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from live_digits.segment import darkest_channel
+from live_digits.segment import LEAST_TURN, darkest_channel, sheet_angle
 
 MNIST_SIZE = 28
 MNIST_BOX = 20  # the digit's long side inside the 28x28 image
@@ -67,18 +67,6 @@ def to_mnist(ink: np.ndarray, box, mask: np.ndarray, label: int | None = None, a
     scale = WORK_BOX / max(h, w)
     soft = match_stroke(soft, mask_stroke_width(own), MNIST_STROKE / scale)
     return centre_by_mass(fit_box(_to_work_box(soft)))
-
-
-# Sheets turned less than this keep their crops as they are: MNIST's own writers slanted that much, and turning a
-# small crop costs it some sharpness.
-LEAST_TURN = 8.0
-
-
-def sheet_angle(outline: np.ndarray) -> float:
-    """Degrees by which a sheet's edges are turned from the image's axes (counter-clockwise as seen), in [-45, 45):
-    the writing on it is turned as much."""
-    (_, _), (_, _), angle = cv2.minAreaRect(np.asarray(outline, np.float32).reshape(-1, 2))
-    return -((angle + 45.0) % 90.0 - 45.0)
 
 
 def writing_angles(sheets: list[np.ndarray], boxes: np.ndarray, least: float = LEAST_TURN) -> np.ndarray:

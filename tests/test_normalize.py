@@ -103,13 +103,6 @@ def test_mnist_digit_survives_the_round_trip(mnist):
         assert agreement > 0.75
 
 
-@pytest.mark.parametrize("degrees", [25.0, -30.0, 5.0])
-def test_sheet_angle_is_the_turn_of_its_edges(degrees):
-    corners = np.float32([[100, 100], [500, 100], [500, 400], [100, 400]])
-    turned = cv2.transform(corners[None], cv2.getRotationMatrix2D((300, 250), degrees, 1.0))[0]
-    assert N.sheet_angle(turned) == pytest.approx(degrees, abs=0.5)
-
-
 def test_writing_on_a_turned_sheet_is_turned_upright(mnist):
     _, (x_test, _) = mnist
     upright_ink = cv2.copyMakeBorder(cv2.resize(x_test[0], (84, 84)), 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=0)

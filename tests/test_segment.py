@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
@@ -415,3 +417,38 @@ def test_a_small_calm_sheet_keeps_its_own_grain_beside_a_grainy_one():
     assert len(found.paper) >= 2
     # Two of them touch at a pixel: found as a blob with its cut, which the classifier takes.
     assert located(scene, found) == len(scene.digits)
+
+
+def test_a_broken_stroke_on_a_turned_sheet_is_joined_along_the_writings_axes():
+    """A 1 on a sheet turned 20 degrees leans; broken in the middle, its halves sit diagonally, side by side in the
+    image's columns, but one above the other along the sheet's."""
+    a = math.radians(20.0)
+    top = (120 - 60 * math.sin(a), 160 - 60 * math.cos(a))
+    middle = lambda t: (round(120 + t * (top[0] - 120)), round(160 + t * (top[1] - 160)))  # noqa: E731
+    mask = np.zeros((240, 240), np.uint8)
+    cv2.line(mask, middle(0.0), middle(0.45), 255, 3)
+    cv2.line(mask, middle(0.55), middle(1.0), 255, 3)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    assert count == 3
+    index = np.array([1, 2])
+    level = S.join_strokes(stats[index, :4], 60.0)
+    assert level[0] != level[1]  # read as lying level: two marks side by side
+    turned = S.join_strokes(S.upright_boxes(labels, index, 20.0), 60.0)
+    assert turned[0] == turned[1]
+
+
+@pytest.mark.parametrize("degrees", [25.0, -30.0, 5.0])
+def test_writing_turn_is_the_largest_sheets_when_turned_enough(degrees):
+    corners = np.float32([[100, 100], [500, 100], [500, 400], [100, 400]])
+    turned = cv2.transform(corners[None], cv2.getRotationMatrix2D((300, 250), degrees, 1.0))[0].astype(np.int32)
+    note = np.int32([[10, 10], [60, 10], [60, 50], [10, 50]])  # a small level note beside it
+    expected = degrees if abs(degrees) >= S.LEAST_TURN else 0.0
+    assert S.writing_turn([note, turned]) == pytest.approx(expected, abs=1.0)
+    assert S.writing_turn([]) == 0.0
+
+
+@pytest.mark.parametrize("degrees", [25.0, -30.0, 5.0])
+def test_sheet_angle_is_the_turn_of_its_edges(degrees):
+    corners = np.float32([[100, 100], [500, 100], [500, 400], [100, 400]])
+    turned = cv2.transform(corners[None], cv2.getRotationMatrix2D((300, 250), degrees, 1.0))[0]
+    assert S.sheet_angle(turned) == pytest.approx(degrees, abs=0.5)
