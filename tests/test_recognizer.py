@@ -98,6 +98,16 @@ def one_hot(digit: int, p: float) -> np.ndarray:
     return probs
 
 
+def test_a_number_among_marks_that_are_no_digit_is_read_whole(recognizer):
+    """An underline's crumbs, a "+" and a unit tight against a number are read as no digit; the number stays."""
+    from live_digits.results import Detection
+
+    marks = [Detection((0, 10, 12, 20), one_hot(NOT_A_DIGIT, 0.95)), Detection((16, 10, 12, 20), one_hot(1, 0.95)),
+             Detection((32, 10, 12, 20), one_hot(2, 0.95)), Detection((48, 12, 10, 16), one_hot(NOT_A_DIGIT, 0.9)),
+             Detection((62, 14, 8, 14), one_hot(NOT_A_DIGIT, 0.9))]
+    assert [n.text for n in recognizer.read(marks).numbers] == ["12"]
+
+
 def test_digit_score():
     assert digit_score(one_hot(3, 0.9)) == pytest.approx(0.9)
     assert digit_score(one_hot(NOT_A_DIGIT, 0.9)) == 0.0
