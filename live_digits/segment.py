@@ -325,14 +325,21 @@ _SPECK = np.ones((3, 3), np.uint8)
 DIM_SURFACE = 0.4  # of the brightest paper in view: surfaces darker than this are not paper (a desk, a shadowed wall)
 
 
-def bright_surfaces(paper: np.ndarray, region: np.ndarray, least: float = DIM_SURFACE) -> np.ndarray:
-    """The part of the region whose surface is bright enough to be paper (at least `least` of the brightest):
-    digits are written on the brightest things in view, and a dark textured desk would otherwise show its grain as
-    faint ink."""
+def brightest_paper(paper: np.ndarray, region: np.ndarray) -> int | None:
+    """The brightness of the brightest paper in the region (its 95th percentile), or None for an empty region."""
     hist = cv2.calcHist([paper], [0], region, [256], [0, 256]).ravel()
     if hist.sum() == 0:
+        return None
+    return int(np.searchsorted(np.cumsum(hist), 0.95 * hist.sum()))
+
+
+def bright_surfaces(paper: np.ndarray, region: np.ndarray, brightest: int | None,
+                    least: float = DIM_SURFACE) -> np.ndarray:
+    """The part of the region whose surface is bright enough to be paper (at least `least` of `brightest`, as
+    `brightest_paper` gives it): digits are written on the brightest things in view, and a dark textured desk would
+    otherwise show its grain as faint ink."""
+    if brightest is None:
         return region
-    brightest = int(np.searchsorted(np.cumsum(hist), 0.95 * hist.sum()))
     _, bright = cv2.threshold(paper, least * brightest, 255, cv2.THRESH_BINARY)
     return cv2.bitwise_and(bright, region)
 
@@ -773,8 +780,9 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
     region = paper_region(gray.shape, paper)
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
     ink, surface = ink_darkness(darkest_channel(work), closing)
-    calm = bright_surfaces(surface, region, CALM_SURFACE)
-    region = bright_surfaces(surface, region)
+    brightest = brightest_paper(surface, region)
+    calm = bright_surfaces(surface, region, brightest, CALM_SURFACE)
+    region = bright_surfaces(surface, region, brightest)
     smooth = noisy(ink, region)
     if smooth:
         # Sensor noise rules the frame: the paper's brightness, a closing, would ride on the noise's peaks. The
