@@ -45,13 +45,19 @@ class Detected:
     error: Exception | None = None
 
 
+def detect_image(recognizer, image: np.ndarray, keep_mask: bool = True):
+    """(detections, seconds per stage, ink mask or None, error or None) of one image: a worker's whole job."""
+    try:
+        detections = recognizer.detect(image)
+    except Exception as error:  # the loop decides whether one bad frame is a bug
+        return None, {}, None, error
+    return detections, dict(recognizer.last_timings), recognizer.last_mask if keep_mask else None, None
+
+
 def detect_frame(recognizer, frame: Frame) -> Detected:
     started = time.perf_counter()
-    try:
-        detections = recognizer.detect(frame.image)
-    except Exception as error:  # the loop decides whether one bad frame is a bug
-        return Detected(frame, None, {}, None, started, error)
-    return Detected(frame, detections, dict(recognizer.last_timings), recognizer.last_mask, started)
+    detections, timings, mask, error = detect_image(recognizer, frame.image)
+    return Detected(frame, detections, timings, mask, started, error)
 
 
 def worker_recognizer(model, work_side: int, litert: bool = True):
@@ -190,13 +196,9 @@ def _detect_process(fd: str, model: str, litert: str, work_side: str, keep_mask:
                 # Both map it now: its name is no longer needed, and a parent killed outright leaves nothing behind.
                 Path(name).unlink(missing_ok=True)
             image = np.ndarray(shape, np.dtype(dtype), attached[name].map)
-            try:
-                detections, error = recognizer.detect(image), None
-                timings, mask = dict(recognizer.last_timings), recognizer.last_mask if keep_mask else None
-            except Exception as e:
-                detections, timings, mask, error = None, {}, None, e
+            detected = detect_image(recognizer, image, keep_mask)
             del image  # a view of the shared memory must not outlive it
-            pipe.send((detections, timings, mask, error))
+            pipe.send(detected)
     finally:
         for memory in attached.values():
             memory.close()
