@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from live_digits.classify import NOT_A_DIGIT
+from live_digits.recognizer import digit_score
 from live_digits.results import Box, Detection
 
 
@@ -105,8 +105,7 @@ class Tracker:
     def _start(self, box: np.ndarray, probs: np.ndarray, angle: float) -> None:
         track = Track(self._next_id, box.copy(), probs.copy(), int(np.argmax(probs)),
                       deque([True], maxlen=self.confirm_window), angle=angle)
-        top = int(np.argmax(probs))
-        track.confirmed = self.confirm_hits <= 1 or (top != NOT_A_DIGIT and probs[top] >= self.sure_at_once)
+        track.confirmed = self.confirm_hits <= 1 or digit_score(probs) >= self.sure_at_once
         self._next_id += 1
         self.tracks.append(track)
 
