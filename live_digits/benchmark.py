@@ -33,7 +33,7 @@ from live_digits.classify import Classifier
 from live_digits.detect_pool import DETECT_IN_PROCESSES
 from live_digits.errors import UserError
 from live_digits.live import RunSummary, make_recognizer, process_video, run_loop
-from live_digits.sinks import JsonLinesSink
+from live_digits.sinks import JsonLinesSink, VideoSink
 from live_digits.sources import Frame, open_source
 from live_digits.tracking import Tracker
 
@@ -161,25 +161,14 @@ def measure_command(video: Path, model, workdir: Path, frames: int, short_frames
     """`live-digits video VIDEO --json FILE` as a separate process, and the same on a copy of its first
     `short_frames` frames: the difference is what the frames beyond those cost, start-up (imports, model)
     subtracted."""
-    import cv2
-
     short = workdir / f"first-{short_frames}.mp4"
-    capture = cv2.VideoCapture(str(video))
-    writer = None
-    try:
-        for _ in range(short_frames):
-            ok, image = capture.read()
-            if not ok:
-                return None
-            if writer is None:
-                fps = capture.get(cv2.CAP_PROP_FPS) or FPS
-                writer = cv2.VideoWriter(str(short), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                         (image.shape[1], image.shape[0]))
-            writer.write(image)
-    finally:
-        capture.release()
-        if writer is not None:
-            writer.release()
+    with open_source(video) as source:
+        info = source.info
+        with VideoSink(short, info.fps or FPS, (info.width, info.height)) as sink:
+            for frame in itertools.islice(source, short_frames):
+                sink.write(frame.image)
+    if sink.frames_written < short_frames:
+        return None
 
     def seconds(path: Path) -> float:
         command = [sys.executable, "-m", "live_digits", "video", str(path), "--json", str(workdir / "command.jsonl"),
