@@ -174,6 +174,7 @@ def _positive_int(text: str) -> int:
 
 
 def _add_scenes(sub) -> None:
+    from live_digits.evaluation import STILL_COUNT, VIDEO_COUNT, VIDEO_FRAMES
     from live_digits.scenes import FIRST_EVALUATION_SEED, SCENE_KINDS
 
     p = sub.add_parser(
@@ -186,7 +187,8 @@ def _add_scenes(sub) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("--folder", metavar="DIR", help="evaluate the images listed in DIR/truth.jsonl instead")
-    p.add_argument("--count", type=_positive_int, help="how many scenes to render (default: 120 stills, 24 videos)")
+    p.add_argument("--count", type=_positive_int,
+                   help=f"how many scenes to render (default: {STILL_COUNT} stills, {VIDEO_COUNT} videos)")
     p.add_argument("--seed", type=int, default=FIRST_EVALUATION_SEED, help="first seed (scene i uses seed+i)")
     p.add_argument("--kinds", nargs="+", choices=SCENE_KINDS, metavar="KIND",
                    help=f"scene kinds, taken in turn (default: all of {', '.join(SCENE_KINDS)})")
@@ -196,7 +198,7 @@ def _add_scenes(sub) -> None:
                    help="render short videos of a sheet held by hand instead, and read each with the video command's "
                    "own loop (tracking included): prints per kind the frames' recall, precision and F1, the worst "
                    "video's F1, and false digits per frame")
-    p.add_argument("--frames", type=_positive_int, default=60, help="frames in each video, with --videos")
+    p.add_argument("--frames", type=_positive_int, default=VIDEO_FRAMES, help="frames in each video, with --videos")
     p.add_argument("--json", metavar="FILE", help="also write the tallies per kind as JSON")
     p.add_argument("--failures", metavar="DIR", help="write every imperfectly read scene there, truth and reading drawn")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -209,12 +211,13 @@ def _run_scenes(args) -> int:
     if args.videos:
         if args.folder or args.failures or args.live:
             raise UserError("--videos renders its own videos: --folder, --failures and --live are for stills")
-        evaluation.run_videos(model=args.model, confidence=args.confidence, count=args.count or 24, seed=args.seed,
-                              kinds=args.kinds, frames=args.frames, json_path=args.json, progress=args.progress)
+        evaluation.run_videos(model=args.model, confidence=args.confidence, count=args.count or evaluation.VIDEO_COUNT,
+                              seed=args.seed, kinds=args.kinds, frames=args.frames, json_path=args.json,
+                              progress=args.progress)
         return 0
-    evaluation.run(model=args.model, confidence=args.confidence, folder=args.folder, count=args.count or 120,
-                   seed=args.seed, kinds=args.kinds, live=args.live, json_path=args.json, failures=args.failures,
-                   progress=args.progress)
+    evaluation.run(model=args.model, confidence=args.confidence, folder=args.folder,
+                   count=args.count or evaluation.STILL_COUNT, seed=args.seed, kinds=args.kinds, live=args.live,
+                   json_path=args.json, failures=args.failures, progress=args.progress)
     return 0
 
 

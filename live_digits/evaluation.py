@@ -3,8 +3,9 @@
 A predicted digit counts as correct when its box matches a truth digit's box (IoU >= 0.5; one-to-one, greedily
 by IoU) and it names the same digit. A number is read exactly when its box matches a truth number's box the same
 way and its text is equal. Read in order: the image's digits, concatenated in the order of its numbers, against the
-truth's, boxes aside: one less the edit distance over the truth's length (how real photographs are judged). Scenes come fresh from the generator (seeds from FIRST_EVALUATION_SEED on, never used
-for tuning) or from a folder with a truth.jsonl made elsewhere.
+truth's, boxes aside: one less the edit distance over the truth's length (how real photographs are judged).
+Scenes come fresh from the generator (seeds from FIRST_EVALUATION_SEED on, never used for tuning) or from a folder
+with a truth.jsonl made elsewhere; videos come fresh from the generator too, read by the video command's loop.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from live_digits.results import Box, Digit, Number, Result
 from live_digits.scenes import DEFAULT_SIZE, SCENE_KINDS, TruthDigit, render_scene
 
 MIN_IOU = 0.5
+STILL_COUNT, VIDEO_COUNT = 120, 24  # scenes rendered by default: stills, or videos
+VIDEO_FRAMES = 60  # frames in each rendered video, by default
 OVERALL = "overall"
 
 # --------------------------------------------------------------------------------------------------------------
@@ -120,8 +123,8 @@ class Tally:
 
     def to_json(self) -> dict:
         counts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "seconds"}
-        rates = {name: getattr(self, name) for name in ("recall", "precision", "located", "numbers_exact", "in_order", "false_per_image",
-                                           "ms_per_image")}
+        rates = {name: getattr(self, name) for name in ("recall", "precision", "located", "numbers_exact", "in_order",
+                                                        "false_per_image", "ms_per_image")}
         return {**counts, **{k: None if v is None else round(v, 4) for k, v in rates.items()}}
 
 
@@ -309,7 +312,7 @@ def run(
     model: str | None = None,
     confidence: float = 0.5,
     folder: str | None = None,
-    count: int = 120,
+    count: int = STILL_COUNT,
     seed: int | None = None,
     kinds: Sequence[str] | None = None,
     size: tuple[int, int] = DEFAULT_SIZE,
@@ -341,9 +344,6 @@ def run(
 
 # --------------------------------------------------------------------------------------------------------------
 # Videos: the live loop, as `live-digits video` runs it, on rendered videos with known truth
-
-VIDEO_FRAMES = 60
-
 
 @dataclass
 class VideoTallies:
@@ -379,7 +379,7 @@ def evaluate_video(path: Path, truths: Sequence, model=None, confidence: float =
     return total
 
 
-def run_videos(model: str | None = None, confidence: float = 0.5, count: int = 24, seed: int | None = None,
+def run_videos(model: str | None = None, confidence: float = 0.5, count: int = VIDEO_COUNT, seed: int | None = None,
                kinds: Sequence[str] | None = None, frames: int = VIDEO_FRAMES, size: tuple[int, int] = DEFAULT_SIZE,
                json_path: str | None = None, progress: bool = True) -> dict[str, VideoTallies]:
     """The video benchmark as the command line runs it: `count` videos rendered (kinds in turn), each read by the
