@@ -295,13 +295,15 @@ CROP_CLOSING = 1 / 5
 CROP_SIDE = 160  # inputs whose long side is at most this many pixels are such crops
 
 
-def ink_darkness(gray: np.ndarray, closing: float = PAPER_CLOSING) -> tuple[np.ndarray, np.ndarray]:
+def ink_darkness(gray: np.ndarray, closing: float = PAPER_CLOSING,
+                 region: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(darkness, paper): how much darker each pixel is than the paper around it (uint8: 0 = paper, 255 = black),
     whatever the light, and that paper's brightness.
 
     The paper's brightness is a morphological closing wider than any stroke: it fills in strokes, follows shading,
     and keeps a step in brightness a step, so the edge of the sheet or of a shadow is not taken for ink (a blurred
-    or coarse background estimate would smear the bright side over the dark one).
+    or coarse background estimate would smear the bright side over the dark one). Strokes wider than the closing
+    are filled in from a wider one (`with_thick_strokes_filled`), inside `region` (None: the whole frame).
     """
     size = max(5, round(max(gray.shape) * closing) | 1)
     window = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
@@ -315,11 +317,67 @@ def ink_darkness(gray: np.ndarray, closing: float = PAPER_CLOSING) -> tuple[np.n
     counts = np.cumsum(cv2.calcHist([offset], [0], None, [256], [0, 256]).ravel())
     typical = int(np.searchsorted(counts, 0.5 * counts[-1]))
     paper = cv2.min(paper, cv2.add(without_halos, typical))
+    paper = with_thick_strokes_filled(gray, paper, closing, region)
     relative = cv2.divide(gray, cv2.max(paper, 1), scale=255)  # 255 where a pixel is as bright as its paper
     return cv2.subtract(255, relative), paper
 
 
 _SPECK = np.ones((3, 3), np.uint8)
+
+
+# A stroke wider than the paper's closing keeps its own darkness there, and so reads as bare paper: a digit written
+# large with a marker, filling a close-up. Its core shows against a closing this much wider (of the frame's long
+# side), a paper estimate too coarse for shading but fine for finding what is far darker than the paper around it.
+THICK_CLOSING = 1 / 6
+THICK_CORE = 0.6  # a core's paper estimate is at most this bright against the wider one
+THICK_INK = 0.3  # of the brightest paper: ink, not a shadow (a shadow on paper is seldom this dark)
+THICK_LONG = 2.0  # a stroke's ink is at least this many squares of its width: longer than wide, where a cup is round
+
+
+def with_thick_strokes_filled(gray: np.ndarray, paper: np.ndarray, closing: float,
+                              region: np.ndarray | None = None) -> np.ndarray:
+    """The paper's brightness `paper` (`ink_darkness`'s closing of `gray`) with the cores of strokes wider than
+    the closing brought up to the paper around them, so that such strokes read as ink. A core lies inside the
+    region (uint8 mask: the sheets found, or the whole frame), short of the frame's edge (the background around a
+    sheet reaches it), and in ink shaped like a stroke, not a dark object's blob."""
+    if closing >= THICK_CLOSING:
+        return paper
+    rows, cols = paper.shape
+    cell = 4  # cores are looked for on a coarser grid: they are wider than the closing, and it is cheap
+    small_size = (max(1, cols // cell), max(1, rows // cell))
+    small = cv2.resize(paper, small_size, interpolation=cv2.INTER_AREA)
+    side = max(3, round(max(small.shape) * THICK_CLOSING) | 1)
+    wide = cv2.morphologyEx(small, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (side, side)))
+    dark = np.where(small < THICK_CORE * wide.astype(np.float32), 255, 0).astype(np.uint8)
+    if region is not None:
+        dark = cv2.bitwise_and(dark, cv2.resize(region, small_size, interpolation=cv2.INTER_NEAREST))
+    count, labels, stats = components(dark)
+    if count <= 1:
+        return paper
+    brightest = quantile(wide, 0.95)
+    ink = np.where(cv2.resize(gray, small_size, interpolation=cv2.INTER_AREA) < THICK_INK * brightest, 255, 0)
+    _, strokes, stroke_stats = components(ink.astype(np.uint8))
+    cores = np.zeros(count, bool)
+    for label in range(1, count):
+        x, y, w, h = (int(v) for v in stats[label, :4])
+        if x == 0 or y == 0 or x + w == small_size[0] or y + h == small_size[1]:
+            continue
+        under = strokes[y : y + h, x : x + w][labels[y : y + h, x : x + w] == label]
+        under = under[under > 0]
+        if len(under) == 0:
+            continue  # a shadow or a dark surface: no ink under it
+        stroke = int(np.bincount(under).argmax())
+        sx, sy, sw, sh, area = (int(v) for v in stroke_stats[stroke])
+        own = np.where(strokes[sy : sy + sh, sx : sx + sw] == stroke, 255, 0).astype(np.uint8)
+        width = 2 * cv2.distanceTransform(cv2.copyMakeBorder(own, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0),
+                                          cv2.DIST_L2, 3).max()
+        cores[label] = area >= THICK_LONG * width**2
+    if not cores.any():
+        return paper
+    filled = cv2.resize(cv2.dilate(np.where(cores[labels], 255, 0).astype(np.uint8), _SPECK), (cols, rows),
+                        interpolation=cv2.INTER_NEAREST)
+    wide = cv2.resize(wide, (cols, rows), interpolation=cv2.INTER_LINEAR)
+    return np.where(filled > 0, cv2.max(paper, wide), paper)
 
 
 DIM_SURFACE = 0.4  # of the brightest paper in view: surfaces darker than this are not paper (a desk, a shadowed wall)
@@ -779,7 +837,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
     paper = find_paper(gray)
     region = paper_region(gray.shape, paper)
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
-    ink, surface = ink_darkness(darkest_channel(work), closing)
+    ink, surface = ink_darkness(darkest_channel(work), closing, region)
     brightest = brightest_paper(surface, region)
     calm = bright_surfaces(surface, region, brightest, CALM_SURFACE)
     region = bright_surfaces(surface, region, brightest)
@@ -788,7 +846,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
         # Sensor noise rules the frame: the paper's brightness, a closing, would ride on the noise's peaks. The
         # frame is smoothed first (and the ink judged on its neighbours too, in threshold_ink), and read in gray:
         # the darkest of three noisy channels takes the lowest of three noises, where their mean averages them out.
-        ink, _ = ink_darkness(cv2.GaussianBlur(gray, (3, 3), 0), closing)
+        ink, _ = ink_darkness(cv2.GaussianBlur(gray, (3, 3), 0), closing, region)
     # A quiet frame's ink is unchanged, so is its verdict; a smoothed frame's ink is measured afresh.
     found = threshold_ink(ink, region, each_sheet=bool(paper), is_noisy=None if smooth else False,
                           calm=calm)

@@ -81,6 +81,14 @@ def test_blank_paper_and_dark_frames_read_nothing(recognizer):
     assert recognizer.recognize(np.zeros((240, 320, 3), np.uint8)).digits == []
 
 
+def test_one_digit_filling_a_close_up_is_read(recognizer, mnist):
+    # Its strokes are far wider than the closing that estimates the paper under the writing.
+    for index, digit in ((0, 7), (3, 0), (4, 4)):
+        page = blank_page(640, 480)
+        write(page, cv2.GaussianBlur(mnist_glyph(mnist, index, 400), (0, 0), 3), 180, 40)
+        assert [d.digit for d in recognizer.recognize(page).digits] == [digit]
+
+
 def test_confidence_is_a_setting(recognizer, mnist):
     page, _ = page_of(mnist, [[[0, 1]]])
     detections = recognizer.detect(page)

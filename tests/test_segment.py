@@ -165,6 +165,23 @@ def test_ink_ignores_shading_and_the_edge_of_a_shadow():
     assert np.count_nonzero(mask) == 0
 
 
+def test_a_stroke_wider_than_the_paper_closing_is_ink_through_and_through(mnist):
+    page = blank_page(640, 480)
+    write(page, cv2.GaussianBlur(mnist_glyph(mnist, 0, 420), (0, 0), 3), 200, 30)  # a 7 in marker, filling the frame
+    darkness, _ = S.ink_darkness(page)
+    mask = S.threshold_ink(darkness, np.full(page.shape, 255, np.uint8)).mask
+    glyph = page < (PAPER + INK) / 2
+    assert np.count_nonzero(mask & glyph) > 0.9 * np.count_nonzero(glyph)
+
+
+def test_shadows_and_dark_objects_are_not_taken_for_thick_strokes():
+    page = blank_page(640, 480)
+    cv2.ellipse(page, (320, 300), (90, 50), 30, 0, 360, int(PAPER * 0.55), -1)  # a hand's soft shadow
+    cv2.circle(page, (150, 150), 60, 20, -1)  # a cup seen from above: dark, but wider than any stroke
+    _, paper = S.ink_darkness(page)
+    assert paper[300, 320] < 0.6 * PAPER and paper[150, 150] < 0.2 * PAPER  # left as the surface they are
+
+
 def test_faint_stroke_kept_whole_by_hysteresis():
     page = blank_page()
     cv2.line(page, (100, 100), (300, 100), 150, 2)  # dark in the middle...
