@@ -225,15 +225,26 @@ def _sheets_at(coarse: np.ndarray, slope: np.ndarray, level: float) -> list[tupl
     return sheets
 
 
+SHEET_STEP = 30  # grey levels: the least step in brightness from a sheet to what surrounds it
+_AROUND = np.ones((7, 7), np.uint8)  # the band (3 px of the coarse copy) where a sheet's surroundings are looked at
+
+
 def _sheet(coarse: np.ndarray, slope: np.ndarray, region: np.ndarray, background: float):
     contrast = float(coarse[region].mean()) - background
-    if contrast < 30:
+    if contrast < SHEET_STEP:
         return None
     contours = _grab_contours(cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE))
     outline = max(contours, key=cv2.contourArea)
     hull = cv2.convexHull(outline)
     hull_area = cv2.contourArea(hull)
     if hull_area <= 0 or hull_area > 0.97 * coarse.size or cv2.contourArea(outline) < 0.75 * hull_area:
+        return None
+    # What lies just outside a sheet is darker all along it (a desk, a room); just outside a region that a level
+    # of light cut out of a page filling the view (a darker side, writing beside it) is more page.
+    inside = np.zeros(coarse.shape, np.uint8)
+    cv2.fillConvexPoly(inside, hull, 1)
+    around = cv2.dilate(inside, _AROUND) > inside
+    if not around.any() or median(coarse[inside > 0]) - median(coarse[around]) < SHEET_STEP:
         return None
     points = outline.reshape(-1, 2)
     rows, cols = coarse.shape

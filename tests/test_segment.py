@@ -133,6 +133,15 @@ def test_no_paper_when_the_sheet_fills_the_frame_or_light_merely_varies():
     assert S.find_paper(gradient) == []
 
 
+def test_writing_on_the_darker_side_of_a_page_filling_the_frame_is_read(mnist):
+    # A level of light cuts the page in two, and the writing beside the cut dents it: no sheet's edge for all that.
+    page = (blank_page(640, 360) * np.linspace(0.8, 1.0, 640)[None, :]).astype(np.uint8)
+    boxes = [write(page, mnist_glyph(mnist, index, 30), 30 + 40 * (index % 2), 30 + 60 * (index // 2))
+             for index in range(10)]
+    assert S.find_paper(page) == []
+    assert each_found(boxes, input_boxes(S.segment(page)))
+
+
 def test_every_sheet_in_view_is_read(mnist):
     image, _ = sheet_on_desk(tilt_deg=0)
     cv2.rectangle(image, (560, 40), (630, 120), 215, -1)  # a sticky note beside the page
