@@ -142,6 +142,16 @@ def test_writing_on_the_darker_side_of_a_page_filling_the_frame_is_read(mnist):
     assert each_found(boxes, input_boxes(S.segment(page)))
 
 
+def test_writing_close_to_the_edge_of_the_sheet_is_read(mnist):
+    image = np.full((360, 640), 50, np.float32)
+    image[40:320, 80:560] = 230
+    image = np.clip(cv2.GaussianBlur(image, (0, 0), 2.0) + np.random.default_rng(1).normal(0, 3, image.shape), 0, 255)
+    image = image.astype(np.uint8)
+    boxes = [write(image, mnist_glyph(mnist, index, 30), 120 + 40 * index, 282, ink=30) for index in range(8)]
+    assert len(S.find_paper(image)) == 1
+    assert each_found(boxes, input_boxes(S.segment(image)))  # 8 px from the sheet's edge
+
+
 def test_every_sheet_in_view_is_read(mnist):
     image, _ = sheet_on_desk(tilt_deg=0)
     cv2.rectangle(image, (560, 40), (630, 120), 215, -1)  # a sticky note beside the page
