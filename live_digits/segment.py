@@ -367,7 +367,7 @@ def with_thick_strokes_filled(gray: np.ndarray, paper: np.ndarray, closing: floa
     count, labels, stats = components(dark)
     if count <= 1:
         return paper
-    brightest = quantile(wide, 0.95)
+    brightest = brightest_paper(wide, None)
     ink = np.where(cv2.resize(gray, small_size, interpolation=cv2.INTER_AREA) < THICK_INK * brightest, 255, 0)
     _, strokes, stroke_stats = components(ink.astype(np.uint8))
     cores = np.zeros(count, bool)
@@ -396,8 +396,9 @@ def with_thick_strokes_filled(gray: np.ndarray, paper: np.ndarray, closing: floa
 DIM_SURFACE = 0.4  # of the brightest paper in view: surfaces darker than this are not paper (a desk, a shadowed wall)
 
 
-def brightest_paper(paper: np.ndarray, region: np.ndarray) -> int | None:
-    """The brightness of the brightest paper in the region (its 95th percentile), or None for an empty region."""
+def brightest_paper(paper: np.ndarray, region: np.ndarray | None) -> int | None:
+    """The brightness of the brightest paper in the region (its 95th percentile; None: the whole image), or None
+    for an empty region."""
     hist = cv2.calcHist([paper], [0], region, [256], [0, 256]).ravel()
     if hist.sum() == 0:
         return None
