@@ -71,7 +71,7 @@ class Recognizer:
         boxed = time.perf_counter()
         self.last_timings = {"segment": cut - start + boxed - classified, "normalize": normalized - cut,
                              "classify": classified - normalized}
-        self.last_mask = found.mask
+        self.last_mask = found.frame_mask()
         self.last_segmentation = found
         return detections
 
@@ -86,8 +86,9 @@ class Recognizer:
         if len(small) == 0:
             return probs
         _, labels = crop_list(found.candidates)
+        finer = FinerPixels(found.in_view(picture), found.scale)
         crops = crops_to_mnist(found.ink, boxes[small], found.labels, labels[small],
-                               writing_angles(found.paper, boxes[small]), FinerPixels(picture, found.scale))
+                               writing_angles(found.paper, boxes[small]), finer)
         probs = probs.copy()
         probs[small] = (probs[small] + self.classify(crops)) / 2
         return probs

@@ -58,10 +58,27 @@ class Segmentation:
     paper: list[np.ndarray]  # (K, 2) int32 outlines of the sheets found; none when the whole frame was read
     digit_height: float  # the median height of digit-like marks (0 when there is none)
     noisy: bool = False  # sensor noise ruled the frame, and it was read smoothed
+    origin: tuple[int, int] = (0, 0)  # the input pixel (x, y) at the working images' corner: a closer view's
 
     def to_input(self, box: Box) -> Box:
         """A working-resolution box in the input's pixels."""
-        return to_input_box(box, self.scale, self.input_shape)
+        return to_input_box(box, self.scale, self.input_shape, self.origin)
+
+    def in_view(self, picture: np.ndarray) -> np.ndarray:
+        """The part of the input `picture` that the working images show."""
+        x, y = self.origin
+        return picture[y : y + round(self.mask.shape[0] / self.scale), x : x + round(self.mask.shape[1] / self.scale)]
+
+    def frame_mask(self) -> np.ndarray:
+        """The ink mask placed in the whole input's frame, at the working scale."""
+        if self.origin == (0, 0):
+            return self.mask
+        rows, cols = (max(1, round(side * self.scale)) for side in self.input_shape)
+        frame = np.zeros((rows, cols), np.uint8)
+        x, y = (round(v * self.scale) for v in self.origin)
+        part = self.mask[: rows - y, : cols - x]
+        frame[y : y + part.shape[0], x : x + part.shape[1]] = part
+        return frame
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -841,16 +858,27 @@ def split_points(column_ink: np.ndarray, parts: int) -> list[int]:
 def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
     """Candidate digits in `image` (any dtype/channels), with the ink and masks they were cut from.
 
-    At the working resolution: find the sheets (else read the whole frame), measure each pixel's darkness against
-    its paper, threshold it by hysteresis above the frame's grain, remove ruled and grid lines, then take the
-    components, join the strokes of one digit and give blobs of touching digits their cuts."""
+    At the working resolution: find the sheets (else read the whole frame) and look closer at them when the input
+    holds more detail there (`closer_view`), measure each pixel's darkness against its paper, threshold it by
+    hysteresis above the frame's grain, remove ruled and grid lines, then take the components, join the strokes of
+    one digit and give blobs of touching digits their cuts."""
     picture = to_uint8(image)
     scale = working_scale(picture.shape, work_side)
     work = resize_to_work(picture, scale)
     gray = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY) if work.ndim == 3 else work
     paper = find_paper(gray)
-    region = paper_region(gray.shape, paper)
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
+    origin = (0, 0)
+    view = closer_view(picture.shape, paper, scale)
+    if view is not None:
+        # The sheets alone, at a finer scale: no more pixels to work on, and a far sheet's small digits larger.
+        (x, y, w, h), view_scale = view
+        paper = [np.round((outline / scale - (x, y)) * view_scale).astype(np.int32) for outline in paper]
+        closing *= max(picture.shape[:2]) / max(w, h)  # as wide a part of the scene as in the whole frame
+        scale, origin = view_scale, (x, y)
+        work = resize_to_work(picture[y : y + h, x : x + w], scale)
+        gray = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY) if work.ndim == 3 else work
+    region = paper_region(gray.shape, paper)
     ink, surface = ink_darkness(darkest_channel(work), closing, region)
     brightest = brightest_paper(surface, region)
     calm = bright_surfaces(surface, region, brightest, CALM_SURFACE)
@@ -880,7 +908,28 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
 
     candidates = standing_out(find_candidates(labels, stats, digit_height, region_height, region, writing_turn(paper)),
                               ink, mask)
-    return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth)
+    return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth, origin)
+
+
+VIEW_MARGIN = 0.03  # of a closer view's size: room around the sheets for their edges and the shadow along them
+
+
+def closer_view(shape: tuple[int, ...], sheets: list[np.ndarray], scale: float) -> tuple[Box, float] | None:
+    """(box in input pixels, working scale) of a view of the sheets alone (outlines in working pixels at `scale`),
+    when the input holds more detail there than the whole frame's working copy shows: the finest whole reduction
+    (1/1, 1/2, ...) at which the view has no more pixels than that copy. None when there is no such view."""
+    if not sheets or scale >= 1.0:
+        return None
+    points = np.concatenate(sheets) / scale
+    (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
+    pad = VIEW_MARGIN * max(x1 - x0, y1 - y0)
+    x0, y0 = max(0, math.floor(x0 - pad)), max(0, math.floor(y0 - pad))
+    x1, y1 = min(shape[1], math.ceil(x1 + pad)), min(shape[0], math.ceil(y1 + pad))
+    w, h = x1 - x0, y1 - y0
+    finer = 1.0 / max(1, math.ceil(math.sqrt(w * h / (shape[0] * shape[1])) / scale - 1e-9))
+    if finer <= scale * 1.01:
+        return None
+    return (x0, y0, w, h), finer
 
 
 def _region_height(sheets: list[np.ndarray], shape: tuple[int, int]) -> int:
@@ -1073,12 +1122,13 @@ def tighten_box(image: np.ndarray, box: Box) -> Box:
     return (x + dx, y + dy, dw, dh)
 
 
-def to_input_box(box: Box, scale: float, shape: tuple[int, int]) -> Box:
-    """A working-resolution box in input pixels, clipped to the input."""
+def to_input_box(box: Box, scale: float, shape: tuple[int, int], origin: tuple[int, int] = (0, 0)) -> Box:
+    """A working-resolution box in input pixels, clipped to the input. `origin`: the input pixel at the working
+    image's corner."""
     x, y, w, h = (float(v) for v in box)
     # math's floor and ceil of a float are NumPy's, without the cost of a NumPy scalar.
-    x0, y0 = math.floor(x / scale), math.floor(y / scale)
-    x1, y1 = math.ceil((x + w) / scale), math.ceil((y + h) / scale)
+    x0, y0 = math.floor(x / scale) + origin[0], math.floor(y / scale) + origin[1]
+    x1, y1 = math.ceil((x + w) / scale) + origin[0], math.ceil((y + h) / scale) + origin[1]
     x0, y0 = max(0, x0), max(0, y0)
     x1, y1 = min(shape[1], x1), min(shape[0], y1)
     return (x0, y0, max(1, x1 - x0), max(1, y1 - y0))

@@ -89,6 +89,19 @@ def test_one_digit_filling_a_close_up_is_read(recognizer, mnist):
         assert [d.digit for d in recognizer.recognize(page).digits] == [digit]
 
 
+def test_a_small_sheet_far_off_is_read_at_the_inputs_own_resolution(recognizer, mnist):
+    # In a 1920x1080 frame the whole frame's working copy shrinks these 20 px digits below the least readable size.
+    page, texts = page_of(mnist, [[[0, 1], [3, 11, 4]], [[7]]], height=20)
+    frame = np.full((1080, 1920, 3), 70, np.uint8)
+    frame[500:860, 900:1540] = page
+    result = recognizer.recognize(frame)
+    assert [n.text for n in result.numbers] == texts
+    assert recognizer.last_mask.shape == (540, 960)  # the whole frame's, at the working scale
+    on_page = recognizer.recognize(page)
+    for far, near in zip(result.digits, on_page.digits):
+        assert np.allclose(np.array(far.box), np.array(near.box) + (900, 500, 0, 0), atol=1)
+
+
 def test_confidence_is_a_setting(recognizer, mnist):
     page, _ = page_of(mnist, [[[0, 1]]])
     detections = recognizer.detect(page)
