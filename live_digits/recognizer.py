@@ -16,7 +16,8 @@ from live_digits.classify import NOT_A_DIGIT, Classifier
 from live_digits.normalize import FinerPixels, crops_to_mnist, writing_angles
 from live_digits.reading import read
 from live_digits.results import Detection, Digit, Result
-from live_digits.segment import WORK_SIDE, Candidate, Segmentation, segment, split_blob, tighten_box, to_uint8
+from live_digits.segment import (WORK_SIDE, Candidate, Segmentation, closer_view, segment, split_blob, tighten_box,
+                                 to_uint8)
 
 # Photos are segmented at the live working resolution too: measured on the scenes, a finer look adds more grain,
 # line crumbs and false digits than it recovers small ones.
@@ -51,14 +52,16 @@ class Recognizer:
         return self.classifier.predict_steady(crops) if self.steady else self.classifier.predict(crops)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        """Every candidate in the image with its 11 class probabilities (0-9, then not-a-digit)."""
-        start = time.perf_counter()
+        """Every candidate in the image with its 11 class probabilities (0-9, then not-a-digit). Small writing on a
+        sheet is read again in a closer view of it (`writing_view`), where the input has the pixels."""
         picture = to_uint8(image)
-        found = segment(picture, self.work_side)
-        cut = time.perf_counter()
-        boxes, crops = crops_of(found)
-        normalized = time.perf_counter()
-        probs = self._finer_look(found, picture, boxes, self.classify(crops))
+        timings = {"segment": 0.0, "normalize": 0.0, "classify": 0.0}
+        found, boxes, probs = self._read(picture, None, timings)
+        view = writing_view(picture.shape, found, boxes, probs, self.confidence, self.work_side)
+        if view is not None:
+            found, boxes, probs = self._read(picture, view, timings)
+        start = time.perf_counter()
+        probs = self._finer_look(found, picture, boxes, probs)
         candidates, boxes, probs = self._second_look(found, boxes, probs)
         classified = time.perf_counter()
         chosen = choose_cuts(candidates, boxes, probs)
@@ -68,12 +71,26 @@ class Recognizer:
                       for (box, p), angle in zip(chosen, angles)]
         # Fitting the boxes to the marks at the input's resolution is segmentation's work, done last: counted there,
         # so that the stages add up to what a frame costs.
-        boxed = time.perf_counter()
-        self.last_timings = {"segment": cut - start + boxed - classified, "normalize": normalized - cut,
-                             "classify": classified - normalized}
+        timings["classify"] += classified - start
+        timings["segment"] += time.perf_counter() - classified
+        self.last_timings = timings
         self.last_mask = found.frame_mask()
         self.last_segmentation = found
         return detections
+
+    def _read(self, picture: np.ndarray, view, timings: dict[str, float]):
+        """(segmentation, crop boxes, their probabilities) of the picture, or of a closer `view` of it; each
+        stage's time added to `timings`."""
+        start = time.perf_counter()
+        found = segment(picture, self.work_side, view)
+        cut = time.perf_counter()
+        boxes, crops = crops_of(found)
+        normalized = time.perf_counter()
+        probs = self.classify(crops)
+        timings["segment"] += cut - start
+        timings["normalize"] += normalized - cut
+        timings["classify"] += time.perf_counter() - normalized
+        return found, boxes, probs
 
     def _finer_look(self, found: Segmentation, picture: np.ndarray, boxes: np.ndarray, probs: np.ndarray) -> np.ndarray:
         """`probs` with the small crops read a second time, cut from the input's own pixels where it has at least
@@ -184,6 +201,33 @@ def digit_score(probs: np.ndarray) -> float:
     """How surely a crop is one digit: its best digit's probability, or 0 when "not a digit" wins."""
     best = int(np.argmax(probs))
     return 0.0 if best == NOT_A_DIGIT else float(probs[best])
+
+
+# Digits this short (median, in working pixels) are read a second time in a closer view of the writing, where the
+# input has more pixels there: at the frame's scale they merge and lose their strokes.
+SMALL_WRITING = 16
+WRITING_MARGIN = 4.0  # in digit heights: room around the digits read, for those that were not
+
+
+def writing_view(shape: tuple[int, ...], found: Segmentation, boxes: np.ndarray, probs: np.ndarray,
+                 confidence: float, work_side: int = WORK_SIDE) -> tuple[tuple[int, int, int, int], float] | None:
+    """A closer view (`closer_view`) of the digits read in `found` (its crops, whole or cut: `boxes`, `probs`), when
+    they are small and the input holds more detail around them than `found` saw; else None. Not in a noisy frame:
+    its reduced copy averaged the noise away, and its own pixels would bury faint strokes in it."""
+    if found.noisy or not found.paper:
+        return None
+    sure = [i for i in range(len(boxes)) if digit_score(probs[i]) >= confidence]
+    if not sure:
+        return None
+    digits = boxes[sure]
+    height = float(np.median(digits[:, 3]))
+    if height >= SMALL_WRITING:
+        return None
+    pad = WRITING_MARGIN * height
+    x0, y0 = digits[:, 0].min() - pad, digits[:, 1].min() - pad
+    x1, y1 = (digits[:, 0] + digits[:, 2]).max() + pad, (digits[:, 1] + digits[:, 3]).max() + pad
+    view = closer_view(shape, found.to_input((x0, y0, x1 - x0, y1 - y0)), work_side)
+    return view if view is not None and view[1] > 1.01 * found.scale else None
 
 
 # A crop this small (long side, in working pixels) is read again from the input's own pixels, where the input has at

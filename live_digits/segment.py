@@ -855,13 +855,14 @@ def split_points(column_ink: np.ndarray, parts: int) -> list[int]:
 # The whole step
 
 
-def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
+def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, float] | None = None) -> Segmentation:
     """Candidate digits in `image` (any dtype/channels), with the ink and masks they were cut from.
 
     At the working resolution: find the sheets (else read the whole frame) and look closer at them when the input
     holds more detail there (`closer_view`), measure each pixel's darkness against its paper, threshold it by
     hysteresis above the frame's grain, remove ruled and grid lines, then take the components, join the strokes of
-    one digit and give blobs of touching digits their cuts."""
+    one digit and give blobs of touching digits their cuts. `view`: (box in input pixels, working scale), a closer
+    view to read instead, as `closer_view` gives it."""
     picture = to_uint8(image)
     scale = working_scale(picture.shape, work_side)
     work = resize_to_work(picture, scale)
@@ -869,9 +870,10 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
     paper = find_paper(gray)
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
     origin = (0, 0)
-    view = closer_view(picture.shape, paper, scale)
+    if view is None and paper:
+        view = closer_view(picture.shape, sheets_box(paper, scale), work_side)
     if view is not None:
-        # The sheets alone, at a finer scale: no more pixels to work on, and a far sheet's small digits larger.
+        # A part of the frame at a finer scale: no more pixels to work on, and small digits larger.
         (x, y, w, h), view_scale = view
         paper = [np.round((outline / scale - (x, y)) * view_scale).astype(np.int32) for outline in paper]
         closing *= max(picture.shape[:2]) / max(w, h)  # as wide a part of the scene as in the whole frame
@@ -911,21 +913,29 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE) -> Segmentation:
     return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth, origin)
 
 
-VIEW_MARGIN = 0.03  # of a closer view's size: room around the sheets for their edges and the shadow along them
+VIEW_MARGIN = 0.03  # of the sheets' size: room around them for their edges and the shadow along them
 
 
-def closer_view(shape: tuple[int, ...], sheets: list[np.ndarray], scale: float) -> tuple[Box, float] | None:
-    """(box in input pixels, working scale) of a view of the sheets alone (outlines in working pixels at `scale`),
-    when the input holds more detail there than the whole frame's working copy shows: the finest whole reduction
-    (1/1, 1/2, ...) at which the view has no more pixels than that copy. None when there is no such view."""
-    if not sheets or scale >= 1.0:
-        return None
+def sheets_box(sheets: list[np.ndarray], scale: float) -> Box:
+    """The box, in input pixels, around the sheets (outlines in working pixels at `scale`) with a margin."""
     points = np.concatenate(sheets) / scale
     (x0, y0), (x1, y1) = points.min(axis=0), points.max(axis=0)
     pad = VIEW_MARGIN * max(x1 - x0, y1 - y0)
-    x0, y0 = max(0, math.floor(x0 - pad)), max(0, math.floor(y0 - pad))
-    x1, y1 = min(shape[1], math.ceil(x1 + pad)), min(shape[0], math.ceil(y1 + pad))
+    return (math.floor(x0 - pad), math.floor(y0 - pad), math.ceil(x1 - x0 + 2 * pad), math.ceil(y1 - y0 + 2 * pad))
+
+
+def closer_view(shape: tuple[int, ...], box: Box, work_side: int = WORK_SIDE) -> tuple[Box, float] | None:
+    """(box clipped to the input, working scale) of a view of `box` (input pixels) alone, when the input holds more
+    detail there than the whole frame's working copy shows: the finest whole reduction (1/1, 1/2, ...) at which the
+    view has no more pixels than that copy. None when there is no such view."""
+    scale = working_scale(shape, work_side)
+    if scale >= 1.0:
+        return None
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(shape[1], int(box[0] + box[2])), min(shape[0], int(box[1] + box[3]))
     w, h = x1 - x0, y1 - y0
+    if w <= 0 or h <= 0:
+        return None
     finer = 1.0 / max(1, math.ceil(math.sqrt(w * h / (shape[0] * shape[1])) / scale - 1e-9))
     if finer <= scale * 1.01:
         return None

@@ -96,10 +96,29 @@ def test_a_small_sheet_far_off_is_read_at_the_inputs_own_resolution(recognizer, 
     frame[500:860, 900:1540] = page
     result = recognizer.recognize(frame)
     assert [n.text for n in result.numbers] == texts
-    assert recognizer.last_mask.shape == (540, 960)  # the whole frame's, at the working scale
+    scale = recognizer.last_segmentation.scale
+    assert scale > 1 / 3 and recognizer.last_mask.shape == (round(1080 * scale), round(1920 * scale))
     on_page = recognizer.recognize(page)
     for far, near in zip(result.digits, on_page.digits):
         assert np.allclose(np.array(far.box), np.array(near.box) + (900, 500, 0, 0), atol=1)
+
+
+def test_small_writing_on_a_large_sheet_is_read_again_closer(recognizer, mnist):
+    # The sheet is too large for a closer view of it alone; at the frame's scale these 14 px digits touch and blur.
+    page = blank_page(900, 500)
+    texts, y = [], 60
+    for line in ([0, 1, 3, 11, 4], [7, 10, 2, 3], [4, 11, 0, 1, 7]):
+        x = 60
+        for index in line:
+            glyph = mnist_glyph(mnist, index, 14)
+            write(page, glyph, x, y)
+            x += glyph.shape[1] + 4
+        texts.append("".join(str(EASY[i]) for i in line))
+        y += 42
+    frame = np.full((720, 1280, 3), 70, np.uint8)
+    frame[100:600, 200:1100] = cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)
+    assert [n.text for n in recognizer.recognize(frame).numbers] == texts
+    assert recognizer.last_segmentation.scale == 1.0
 
 
 def test_confidence_is_a_setting(recognizer, mnist):

@@ -492,11 +492,11 @@ def test_sheet_angle_is_the_turn_of_its_edges(degrees):
 
 def test_closer_view_takes_a_small_sheet_at_a_finer_whole_reduction():
     sheet = np.array([[100, 60], [300, 60], [300, 180], [100, 180]], np.int32)  # working pixels at 1/3
-    (x, y, w, h), scale = S.closer_view((1080, 1920), [sheet], 1 / 3)
+    box = S.sheets_box([sheet], 1 / 3)
+    assert box[0] < 300 and box[1] < 180 and box[0] + box[2] > 900 and box[1] + box[3] > 540  # room around
+    (x, y, w, h), scale = S.closer_view((1080, 1920), box)
     assert scale == 0.5  # 1/1 would take more pixels than the whole frame's working copy
-    assert x < 300 and y < 180 and x + w > 900 and y + h > 540  # the sheet in input pixels, with room around
-    assert w * h * scale**2 <= 1080 * 1920 / 9
-    assert S.closer_view((1080, 1920), [], 1 / 3) is None
-    assert S.closer_view((1080, 1920), [np.array([[0, 0], [639, 0], [639, 359], [0, 359]])], 1 / 3) is None
-    assert S.closer_view((1080, 1920), [sheet // 2], 1 / 3)[1] == 1.0
-    assert S.closer_view((360, 640), [sheet], 1.0) is None  # the working copy is the input itself
+    assert (x, y, w, h) == box and w * h * scale**2 <= 1080 * 1920 / 9
+    assert S.closer_view((1080, 1920), S.sheets_box([sheet // 2], 1 / 3))[1] == 1.0
+    assert S.closer_view((1080, 1920), (-50, -50, 1900, 1000)) is None  # as much as the whole frame
+    assert S.closer_view((360, 640), (100, 60, 200, 120)) is None  # the working copy is the input itself
