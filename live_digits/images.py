@@ -1,7 +1,7 @@
 """The `image` command's work: read photos, recognise them, write annotated copies and JSON lines, summarise.
 
 Any image a person is likely to have works: 8- or 16-bit, gray, colour or with an alpha channel, tiny or huge, upright
-by its EXIF orientation; OpenCV reads it, and Pillow what OpenCV cannot (GIF, some TIFFs, ...).
+by its EXIF orientation; OpenCV reads it, and Pillow what OpenCV cannot (GIF, some TIFFs, a phone's HEIC, ...).
 
 A file that cannot be read is reported on stderr in one line and skipped, the others are still processed, and the
 command then exits non-zero: one bad file among a thousand should not cost the other 999, nor pass unnoticed.
@@ -28,7 +28,7 @@ from live_digits.sinks import JsonLinesSink, check_writable
 
 # What a folder's image files end with; other files in it (notes, JSON) are passed over.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".jpe", ".bmp", ".dib", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm",
-                  ".pnm", ".pxm", ".gif", ".jp2", ".sr", ".ras", ".hdr", ".exr")
+                  ".pnm", ".pxm", ".gif", ".jp2", ".sr", ".ras", ".hdr", ".exr", ".heic", ".heif")
 WRITABLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MIN_ANNOTATED_SIDE = 480  # annotate tiny images on an enlarged copy, so the labels can be read
 BAR_FROM = 10  # show a progress bar from this many images on
@@ -75,7 +75,10 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def _read_with_pillow(path: Path) -> np.ndarray:
+    import pillow_heif
     from PIL import Image, ImageOps, UnidentifiedImageError
+
+    pillow_heif.register_heif_opener()  # once is enough; again is harmless
 
     try:
         with Image.open(path) as opened:

@@ -8,6 +8,7 @@ import os
 
 import cv2
 import numpy as np
+import pillow_heif
 import pytest
 from PIL import Image
 
@@ -29,6 +30,8 @@ def photos(tmp_path_factory, mnist):
     bgra[:, :, 3] = 255 - gray
     cv2.imwrite(str(folder / "d_alpha.png"), bgra)
     Image.fromarray(gray).save(folder / "e_pillow.gif")
+    pillow_heif.register_heif_opener()
+    Image.fromarray(cv2.cvtColor(page, cv2.COLOR_BGR2RGB)).save(folder / "f_phone.heic")
     (folder / "notes.txt").write_text("not an image, and not taken for one")
     return folder, texts[0]
 
@@ -49,13 +52,13 @@ def test_folder_of_formats(photos, tmp_path, capsys, model_path):
                          "--model", model_path)
     assert code == 0, err
     records = read_lines(tmp_path / "r.jsonl")
-    names = ["a_colour.jpg", "b_gray.png", "c_sixteen.png", "d_alpha.png", "e_pillow.gif"]
+    names = ["a_colour.jpg", "b_gray.png", "c_sixteen.png", "d_alpha.png", "e_pillow.gif", "f_phone.heic"]
     assert [r["source"] for r in records] == [os.path.join(str(folder), n) for n in names]
     for record in records:
         assert [n["text"] for n in record["numbers"]] == [text]
         assert all(set(d) == {"digit", "confidence", "box"} for d in record["digits"])
     assert sorted(os.listdir(tmp_path / "out")) == ["a_colour.jpg", "b_gray.png", "c_sixteen.png", "d_alpha.png",
-                                                    "e_pillow.png"]
+                                                    "e_pillow.png", "f_phone.png"]
     annotated = cv2.imread(str(tmp_path / "out" / "b_gray.png"))
     assert annotated.ndim == 3 and annotated.shape[:2] == (360, 640)
     assert out.splitlines()[0] == f"{os.path.join(str(folder), 'a_colour.jpg')}: {text}"
