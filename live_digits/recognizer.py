@@ -59,7 +59,9 @@ class Recognizer:
         found, boxes, probs = self._read(picture, None, timings)
         view = writing_view(picture.shape, found, boxes, probs, self.confidence, self.work_side)
         if view is not None:
-            found, boxes, probs = self._read(picture, view, timings)
+            closer = self._read(picture, view, timings)
+            if same_writing(found, closer[0]):
+                found, boxes, probs = closer
         start = time.perf_counter()
         probs = self._finer_look(found, picture, boxes, probs)
         candidates, boxes, probs = self._second_look(found, boxes, probs)
@@ -209,12 +211,22 @@ SMALL_WRITING = 16
 WRITING_MARGIN = 4.0  # in digit heights: room around the digits read, for those that were not
 
 
+def same_writing(found: Segmentation, closer: Segmentation) -> bool:
+    """Whether a closer view saw the writing that `found` saw, only larger: its digits' height as much larger as its
+    scale. Cut out of a textured desk, a view can take the desk's grain, broken at its edges, for strokes."""
+    expected = found.digit_height * closer.scale / found.scale
+    return expected > 0 and 1 / SAME_HEIGHT <= closer.digit_height / expected <= SAME_HEIGHT
+
+
+SAME_HEIGHT = 1.5
+
+
 def writing_view(shape: tuple[int, ...], found: Segmentation, boxes: np.ndarray, probs: np.ndarray,
                  confidence: float, work_side: int = WORK_SIDE) -> tuple[tuple[int, int, int, int], float] | None:
     """A closer view (`closer_view`) of the digits read in `found` (its crops, whole or cut: `boxes`, `probs`), when
     they are small and the input holds more detail around them than `found` saw; else None. Not in a noisy frame:
     its reduced copy averaged the noise away, and its own pixels would bury faint strokes in it."""
-    if found.noisy or not found.paper:
+    if found.noisy:
         return None
     sure = [i for i in range(len(boxes)) if digit_score(probs[i]) >= confidence]
     if not sure:

@@ -181,3 +181,17 @@ def test_blob_is_cut_the_way_whose_weakest_piece_reads_best():
     # No way reads surely enough: a mark that is no digit is not made into several by cutting it.
     none_sure = np.stack([one_hot(NOT_A_DIGIT, 0.9), *[one_hot(1, 0.4)] * 5])
     assert [box for box, _ in choose_cuts([blob], boxes, none_sure)] == [(0, 0, 60, 20)]
+
+
+def test_a_closer_view_counts_only_when_it_sees_the_same_writing_larger(mnist):
+    from dataclasses import replace
+
+    from live_digits.recognizer import same_writing
+    from live_digits.segment import segment
+
+    found = segment(page_of(mnist, [[[0, 1, 2]]])[0])
+    assert found.digit_height > 0
+    twice = replace(found, scale=2 * found.scale, digit_height=2 * found.digit_height)
+    assert same_writing(found, twice)
+    assert not same_writing(found, replace(twice, digit_height=4 * found.digit_height))  # a desk's grain, taken for strokes
+    assert not same_writing(replace(found, digit_height=0.0), twice)
