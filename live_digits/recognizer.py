@@ -52,8 +52,8 @@ class Recognizer:
         return self.classifier.predict_steady(crops) if self.steady else self.classifier.predict(crops)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        """Every candidate in the image with its 11 class probabilities (0-9, then not-a-digit). Small writing on a
-        sheet is read again in a closer view of it (`writing_view`), where the input has the pixels."""
+        """Every candidate in the image with its 11 class probabilities (0-9, then not-a-digit). Small writing is
+        read again in a closer view of it (`writing_view`), where the input has the pixels."""
         picture = to_uint8(image)
         timings = {"segment": 0.0, "normalize": 0.0, "classify": 0.0}
         found, boxes, probs = self._read(picture, None, timings)
