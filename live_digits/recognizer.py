@@ -40,8 +40,12 @@ class Recognizer:
         self.work_side = work_side
         self.steady = steady
         self.last_timings: dict[str, float] = {}
-        self.last_mask: np.ndarray | None = None
         self.last_segmentation = None
+
+    @property
+    def last_mask(self) -> np.ndarray | None:
+        """The ink mask of the last detect, placed in the whole frame at the working scale (a "show ink" view)."""
+        return None if self.last_segmentation is None else self.last_segmentation.frame_mask()
 
     @classmethod
     def for_stills(cls, model: str | Path | Classifier | None = None, confidence: float = 0.5) -> Recognizer:
@@ -76,7 +80,6 @@ class Recognizer:
         timings["classify"] += classified - start
         timings["segment"] += time.perf_counter() - classified
         self.last_timings = timings
-        self.last_mask = found.frame_mask()
         self.last_segmentation = found
         return detections
 

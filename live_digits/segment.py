@@ -866,7 +866,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     picture = to_uint8(image)
     scale = working_scale(picture.shape, work_side)
     work = resize_to_work(picture, scale)
-    gray = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY) if work.ndim == 3 else work
+    gray = to_gray(work)
     paper = find_paper(gray)
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
     origin = (0, 0)
@@ -879,7 +879,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
         closing *= max(picture.shape[:2]) / max(w, h)  # as wide a part of the scene as in the whole frame
         scale, origin = view_scale, (x, y)
         work = resize_to_work(picture[y : y + h, x : x + w], scale)
-        gray = cv2.cvtColor(work, cv2.COLOR_BGR2GRAY) if work.ndim == 3 else work
+        gray = to_gray(work)
     region = paper_region(gray.shape, paper)
     ink, surface = ink_darkness(darkest_channel(work), closing, region)
     brightest = brightest_paper(surface, region)
