@@ -910,6 +910,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
 
     candidates = standing_out(find_candidates(labels, stats, digit_height, region_height, region, writing_turn(paper)),
                               ink, mask)
+    candidates = off_broken_lines(candidates, labels, ink, digit_height)
     return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth, origin)
 
 
@@ -1024,6 +1025,50 @@ def standing_out(candidates: list[Candidate], ink: np.ndarray, mask: np.ndarray)
         if quantile(own, 0.9) >= STAND_OUT * max(1.0, quantile(ink[y0:y1, x0:x1][around], 0.75)):
             kept.append(candidate)
     return kept
+
+
+BROKEN_LINE = 1.5  # how many times darker than the paper beside it a broken line's course is, through its breaks
+COURSE_TURNS = np.radians([-6.0, -3.0, 0.0, 3.0, 6.0])  # a short dash's own angle is only roughly its line's
+
+
+def off_broken_lines(candidates: list[Candidate], labels: np.ndarray, ink: np.ndarray,
+                     digit_height: float) -> list[Candidate]:
+    """The candidates that are not pieces of a faint line broken by the threshold: a margin or a grid line falls
+    apart into thin dashes, each one a "1". Such a line runs on, faintly, along the dash's own course far beyond
+    its ends; past the ends of a 1 lies bare paper, or a line far fainter than the 1 (written over a grid)."""
+    reach = line_length(digit_height, labels.shape)
+    return [c for c in candidates if not _thin(c.box) or not _runs_on_as_a_line(c, labels, ink, reach)]
+
+
+def _course(ink: np.ndarray, points: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
+    """(N, samples) of the darkest ink across a course 5 px wide, `offset` pixels across each line: a 1 px line
+    is seldom exactly on the sampled points."""
+    return np.max([_across(ink, points, normal, offset + o) for o in range(-2, 3)], axis=0)
+
+
+def _thin(box: Box) -> bool:
+    return min(box[2:]) * 3 <= max(box[2:])
+
+
+def _runs_on_as_a_line(candidate: Candidate, labels: np.ndarray, ink: np.ndarray, reach: float) -> bool:
+    """Whether the ink goes on past either end of a thin candidate, along its course, for `reach` pixels (past
+    the other end, a line may run off its sheet)."""
+    x, y, w, h = candidate.box
+    own = labels[y : y + h, x : x + w] == candidate.label
+    moments = cv2.moments(own.astype(np.uint8), binaryImage=True)  # never empty: the label's own box
+    angles = 0.5 * math.atan2(2 * moments["mu11"], moments["mu20"] - moments["mu02"]) + COURSE_TURNS
+    centre = np.array([x + moments["m10"] / moments["m00"], y + moments["m01"] / moments["m00"]])
+    half = 0.5 * math.hypot(w, h)
+    ends = []
+    for angle in angles:
+        direction = np.array([math.cos(angle), math.sin(angle)])
+        for sign in (1.0, -1.0):
+            ends.append([*(centre + sign * half * direction), *(centre + sign * (half + reach) * direction)])
+    points, normal = _line_samples(np.array(ends))
+    along = np.quantile(_course(ink, points, normal, 0), 0.25, axis=1)
+    beside = np.median(np.concatenate([_course(ink, points, normal, offset) for offset in (-6, 6)], axis=1), axis=1)
+    darkness = median(ink[y : y + h, x : x + w][own])
+    return bool(np.any(along >= np.maximum(BROKEN_LINE * np.maximum(beside, 1.0), 0.5 * darkness)))
 
 
 TALLEST = 2.5  # in digit heights: the tallest a digit may be

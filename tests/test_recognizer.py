@@ -81,6 +81,18 @@ def test_blank_paper_and_dark_frames_read_nothing(recognizer):
     assert recognizer.recognize(np.zeros((240, 320, 3), np.uint8)).digits == []
 
 
+def test_a_blank_ruled_sheet_held_to_the_camera_reads_nothing(recognizer, tmp_path):
+    # Its faint red margin breaks, under the threshold, into dashes that each look like a 1.
+    from live_digits.scenes import render_video
+
+    render_video(tmp_path / "blank.mp4", seed=4022, kind="blank_paper", frames=30)
+    capture = cv2.VideoCapture(str(tmp_path / "blank.mp4"))
+    read = []
+    while (frame := capture.read()[1]) is not None:
+        read += recognizer.recognize(frame).digits
+    assert read == []
+
+
 def test_one_digit_filling_a_close_up_is_read(recognizer, mnist):
     # Its strokes are far wider than the closing that estimates the paper under the writing.
     for index, digit in ((0, 7), (3, 0), (4, 4)):

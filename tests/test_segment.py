@@ -399,6 +399,26 @@ def test_a_mark_no_darker_than_the_grain_around_it_is_no_candidate():
     assert S.standing_out([stroke, streak], ink, mask) == [stroke]
 
 
+def test_dashes_of_a_faint_line_broken_by_the_threshold_are_no_candidates():
+    # A faint margin, slightly turned, of which the threshold kept one dash; a 1 on bare paper; a 1 written over
+    # the same faint line, far darker than it; a 1 whose course runs on into another stroke for a little way.
+    rng = np.random.default_rng(0)
+    ink = rng.integers(0, 20, (300, 300)).astype(np.uint8)
+    cv2.line(ink, (40, 0), (52, 299), 32, 1)
+    labels = np.zeros(ink.shape, np.uint16)
+    for label, (x, y, dark) in enumerate([(44, 100, 40), (150, 100, 200), (48, 200, 200)], start=1):
+        stroke = np.zeros(ink.shape, np.uint8)
+        cv2.line(stroke, (x, y), (x + round(20 * 12 / 299), y + 20), 1, 2)
+        ink[stroke > 0] = np.maximum(ink[stroke > 0], dark)
+        labels[stroke > 0] = label
+    cv2.line(ink, (231, 138), (234, 160), 200, 2)  # another digit's stroke, in line with the next 1 below it
+    labels[170:190, 235:237], ink[170:190, 235:237] = 4, 200
+    candidates = [S.Candidate(tuple(int(v) for v in cv2.boundingRect((labels == label).astype(np.uint8))), label)
+                  for label in (1, 2, 3, 4)]
+    dash, alone, over_the_line, in_line = candidates
+    assert S.off_broken_lines(candidates, labels, ink, digit_height=20) == [alone, over_the_line, in_line]
+
+
 def test_a_digit_beside_a_dark_object_still_stands_out(mnist):
     page = blank_page()
     box = write(page, mnist_glyph(mnist, 0, 40), 200, 120)
