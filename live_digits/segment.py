@@ -910,7 +910,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
 
     candidates = standing_out(find_candidates(labels, stats, digit_height, region_height, region, writing_turn(paper)),
                               ink, mask)
-    candidates = off_broken_lines(candidates, labels, ink, digit_height)
+    candidates = off_rows_of_bars(off_broken_lines(candidates, labels, ink, digit_height))
     return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth, origin)
 
 
@@ -1069,6 +1069,34 @@ def _runs_on_as_a_line(candidate: Candidate, labels: np.ndarray, ink: np.ndarray
     beside = np.median(np.concatenate([_course(ink, points, normal, offset) for offset in (-6, 6)], axis=1), axis=1)
     darkness = median(ink[y : y + h, x : x + w][own])
     return bool(np.any(along >= np.maximum(BROKEN_LINE * np.maximum(beside, 1.0), 0.5 * darkness)))
+
+
+BARS_IN_A_ROW = 4  # upright bars alike side by side: the gaps of a keyboard's keys, a grid, a shelf
+
+
+def off_rows_of_bars(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates that are not bars of a row of them, all of one width and height, their tops on one straight
+    course: what is left of a keyboard's or a grid's frame once its long lines are taken out. Handwritten 1s
+    differ in their width (their slant, their pen) as much as in anything."""
+    rows: list[list[Candidate]] = []
+    for bar in sorted((c for c in candidates if _thin(c.box)), key=lambda c: c.box[0]):
+        x, y, w, h = bar.box
+        level = max(2.0, 0.05 * h)
+        for row in rows:
+            lx, ly, lw, lh = row[-1].box
+            if abs(ly - y) <= level and abs(lh - h) <= level and abs(lw - w) <= 1 and x - lx <= 3 * h:
+                row.append(bar)
+                break
+        else:
+            rows.append([bar])
+    dropped = set()
+    for row in (r for r in rows if len(r) >= BARS_IN_A_ROW):
+        # With the row, the ends of the frame it stands in: bars as tall and level, of any width.
+        (x0, y0, _, h0), (x1, y1, w1, _) = row[0].box, row[-1].box
+        level = max(2.0, 0.05 * h0)
+        dropped |= {id(c) for c in candidates if _thin(c.box) and x0 - 3 * h0 <= c.box[0] <= x1 + w1 + 3 * h0
+                    and abs(c.box[3] - h0) <= 2 * level and min(abs(c.box[1] - y0), abs(c.box[1] - y1)) <= 2 * level}
+    return [c for c in candidates if id(c) not in dropped]
 
 
 TALLEST = 2.5  # in digit heights: the tallest a digit may be

@@ -419,6 +419,21 @@ def test_dashes_of_a_faint_line_broken_by_the_threshold_are_no_candidates():
     assert S.off_broken_lines(candidates, labels, ink, digit_height=20) == [alone, over_the_line, in_line]
 
 
+def test_a_row_of_solid_bars_of_one_height_is_no_digits_but_a_row_of_written_ones_is(mnist):
+    # The gaps between a keyboard's keys, once its long lines are gone; then 1s written in a row (MNIST's most
+    # upright ones), as tall as the bars.
+    labels = np.zeros((200, 400), np.uint16)
+    for label, x in enumerate(range(20, 220, 34), start=1):
+        labels[30:90, x : x + 5] = label
+    for label, (index, x) in enumerate(zip((14, 37, 74, 39), range(20, 300, 40)), start=10):
+        glyph = mnist_glyph(mnist, index, 60) > 0.5
+        labels[120 : 120 + glyph.shape[0], x : x + glyph.shape[1]][glyph] = label
+    candidates = [S.Candidate(tuple(int(v) for v in cv2.boundingRect((labels == label).astype(np.uint8))), label)
+                  for label in np.unique(labels)[1:]]
+    kept = S.off_rows_of_bars(candidates)
+    assert [c.label for c in kept] == [10, 11, 12, 13]
+
+
 def test_a_digit_beside_a_dark_object_still_stands_out(mnist):
     page = blank_page()
     box = write(page, mnist_glyph(mnist, 0, 40), 200, 120)
