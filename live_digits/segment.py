@@ -861,7 +861,8 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     At the working resolution: find the sheets (else read the whole frame) and look closer at them when the input
     holds more detail there (`closer_view`), measure each pixel's darkness against its paper, threshold it by
     hysteresis above the frame's grain, remove ruled and grid lines, then take the components, join the strokes of
-    one digit and give blobs of touching digits their cuts. `view`: (box in input pixels, working scale), a closer
+    one digit and give blobs of touching digits their cuts; drop the dashes of a faint line that the threshold
+    broke, and rows of bars alike (a keyboard's, a grid's). `view`: (box in input pixels, working scale), a closer
     view to read instead, as `closer_view` gives it."""
     picture = to_uint8(image)
     scale = working_scale(picture.shape, work_side)
