@@ -212,6 +212,7 @@ def digit_score(probs: np.ndarray) -> float:
 # input has more pixels there: at the frame's scale they merge and lose their strokes.
 SMALL_WRITING = 16
 WRITING_MARGIN = 4.0  # in digit heights: room around the digits read, for those that were not
+SAME_HEIGHT = 1.5  # how far a closer view's digit height may stray from the one its scale leads to expect
 
 
 def same_writing(found: Segmentation, closer: Segmentation) -> bool:
@@ -219,9 +220,6 @@ def same_writing(found: Segmentation, closer: Segmentation) -> bool:
     scale. Cut out of a textured desk, a view can take the desk's grain, broken at its edges, for strokes."""
     expected = found.digit_height * closer.scale / found.scale
     return expected > 0 and 1 / SAME_HEIGHT <= closer.digit_height / expected <= SAME_HEIGHT
-
-
-SAME_HEIGHT = 1.5
 
 
 def writing_view(shape: tuple[int, ...], found: Segmentation, boxes: np.ndarray, probs: np.ndarray,
