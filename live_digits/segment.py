@@ -1079,8 +1079,9 @@ def off_rows_of_bars(candidates: list[Candidate]) -> list[Candidate]:
     """The candidates that are not bars of a row of them, all of one width and height, their tops on one straight
     course: what is left of a keyboard's or a grid's frame once its long lines are taken out. Handwritten 1s
     differ in their width (their slant, their pen) as much as in anything."""
+    bars = sorted((c for c in candidates if _thin(c.box)), key=lambda c: c.box[0])
     rows: list[list[Candidate]] = []
-    for bar in sorted((c for c in candidates if _thin(c.box)), key=lambda c: c.box[0]):
+    for bar in bars:
         x, y, w, h = bar.box
         level = max(2.0, 0.05 * h)
         for row in rows:
@@ -1095,8 +1096,9 @@ def off_rows_of_bars(candidates: list[Candidate]) -> list[Candidate]:
         # With the row, the ends of the frame it stands in: bars as tall and level, of any width.
         (x0, y0, _, h0), (x1, y1, w1, _) = row[0].box, row[-1].box
         level = max(2.0, 0.05 * h0)
-        dropped |= {id(c) for c in candidates if _thin(c.box) and x0 - 3 * h0 <= c.box[0] <= x1 + w1 + 3 * h0
-                    and abs(c.box[3] - h0) <= 2 * level and min(abs(c.box[1] - y0), abs(c.box[1] - y1)) <= 2 * level}
+        ends = [c for c in bars if x0 - 3 * h0 <= c.box[0] <= x1 + w1 + 3 * h0 and abs(c.box[3] - h0) <= 2 * level
+                and min(abs(c.box[1] - y0), abs(c.box[1] - y1)) <= 2 * level]
+        dropped |= {id(c) for c in row + ends}
     return [c for c in candidates if id(c) not in dropped]
 
 
