@@ -156,18 +156,19 @@ def resize_to_work(image: np.ndarray, scale: float) -> np.ndarray:
 # The sheet of paper
 
 
-def find_paper(gray: np.ndarray) -> list[np.ndarray]:
+def find_paper(gray: np.ndarray, colour: np.ndarray | None = None) -> list[np.ndarray]:
     """The outlines (convex polygons, (K, 2) int32) of the bright sheets that may hold digits; none when no sheet
     stands out from its surroundings (it fills the frame, or there is none): then the whole frame is read.
 
     A sheet is a bright region of fair size, nearly convex (fingers holding it and digits on it only dent it),
     whose border is a sharp step in brightness all round. Shading across a sheet rules out one fixed threshold, so
     several levels are tried on a coarse copy; at the level where the best sheet stands out best, every region
-    that looks like a sheet counts (a note beside the page may be the one written on).
+    that looks like a sheet counts (a note beside the page may be the one written on). Given the `colour` (BGR)
+    image too, each sheet takes in the part of it that a cast shadow darkened (`with_its_shadow`).
     """
     coarse_scale = PAPER_SIDE / max(gray.shape)
-    coarse = cv2.resize(gray, None, fx=coarse_scale, fy=coarse_scale, interpolation=cv2.INTER_AREA)
-    coarse = cv2.GaussianBlur(coarse, (5, 5), 0)
+    coarse = cv2.GaussianBlur(cv2.resize(gray, None, fx=coarse_scale, fy=coarse_scale, interpolation=cv2.INTER_AREA),
+                              (5, 5), 0)
     image = coarse.astype(np.float32)
     # Sobel's 3x3 kernel answers 8 to a slope of one grey level per pixel; a contour runs beside the steepest pixel.
     slope = cv2.magnitude(cv2.Sobel(image, cv2.CV_32F, 1, 0), cv2.Sobel(image, cv2.CV_32F, 0, 1)) / 8.0
@@ -180,15 +181,58 @@ def find_paper(gray: np.ndarray) -> list[np.ndarray]:
             best, best_score = sheets, sheets[0][1]
     if not best:
         return []
+    best = [(outline, region) for outline, _, region in best]
+    if colour is not None and colour.ndim == 3:
+        tint = chromaticity(cv2.GaussianBlur(cv2.resize(colour, coarse.shape[::-1], interpolation=cv2.INTER_AREA),
+                                             (5, 5), 0))
+        best = [with_its_shadow(coarse, tint, outline, region) for outline, region in best]
     # Reading only inside the wrong sheet would lose every digit: when something as bright as the sheets lies
     # outside them (a white desk, a sheet in shadow), it is not clear what the paper is, and the whole frame is read.
     inside = np.zeros(coarse.shape, bool)
-    for _, _, region in best:
+    for _, region in best:
         inside |= region
     as_bright = coarse >= median(coarse[inside])
     if np.count_nonzero(as_bright & ~inside) > 0.03 * coarse.size:
         return []
-    return [np.round(outline.reshape(-1, 2) / coarse_scale).astype(np.int32) for outline, _, _ in best]
+    return [np.round(outline.reshape(-1, 2) / coarse_scale).astype(np.int32) for outline, _ in best]
+
+
+SHADOW_DEPTH = 0.4  # the least share of its light that a cast shadow leaves on paper
+SAME_TINT = 0.015  # chromaticity within which a darker surface is the same paper in shadow
+SHADOWED_PART = 0.15  # of a sheet's area: less darkened paper beside it is no cast shadow worth the work
+
+
+def chromaticity(colour: np.ndarray) -> np.ndarray:
+    """(H, W, 2) float32 blue and green shares of each pixel's light: a shadow dims a surface without changing them."""
+    light = colour.astype(np.float32)
+    return light[..., :2] / np.maximum(light.sum(axis=2, keepdims=True), 1.0)
+
+
+def with_its_shadow(coarse: np.ndarray, tint: np.ndarray, outline: np.ndarray, region: np.ndarray):
+    """(outline, region) of a sheet found as the bright `region` of the `coarse` gray copy, taking in the part of
+    the same sheet that a cast shadow (an arm, a lamp) darkened: the surface joined to it of the sheet's own tint
+    (`tint`: `chromaticity`) and at least SHADOW_DEPTH of its brightness, where that is sheet-shaped (nearly convex,
+    not the whole frame). A surface of paper's tint all round (a white sheet on a grey desk) floods the frame and
+    leaves the sheet as it was."""
+    own = np.median(tint[region], axis=0)
+    paper_like = (np.abs(tint - own).max(axis=2) <= SAME_TINT) & (coarse >= SHADOW_DEPTH * median(coarse[region]))
+    _, labels = cv2.connectedComponents((paper_like | region).astype(np.uint8), connectivity=4)
+    grown = labels == labels[region][0]
+    if np.count_nonzero(grown) < (1 + SHADOWED_PART) * np.count_nonzero(region):
+        return outline, region
+    # What the same tint reaches beyond the sheet through a narrow join (a grey card, a white cable) is cut off.
+    side = 2 * round(0.12 * np.sqrt(np.count_nonzero(region))) + 1
+    opened = cv2.morphologyEx(grown.astype(np.uint8), cv2.MORPH_OPEN,
+                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
+    _, labels = cv2.connectedComponents(opened | region, connectivity=4)
+    grown = labels == labels[region][0]
+    contours = _grab_contours(cv2.findContours(grown.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE))
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    hull_area = cv2.contourArea(hull)
+    if hull_area > 0.9 * coarse.size or np.count_nonzero(grown) < 0.85 * hull_area:
+        return outline, region
+    corners = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
+    return (corners if len(corners) == 4 else hull), grown
 
 
 # Sheets turned less than this are taken as level: MNIST's own writers slanted that much (and turning a small crop
@@ -872,7 +916,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     scale = working_scale(picture.shape, work_side)
     work = resize_to_work(picture, scale)
     gray = to_gray(work)
-    paper = find_paper(gray)
+    paper = find_paper(gray, work)
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
     origin = (0, 0)
     if view is None and paper:

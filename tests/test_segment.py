@@ -152,6 +152,25 @@ def test_writing_close_to_the_edge_of_the_sheet_is_read(mnist):
     assert each_found(boxes, input_boxes(S.segment(image)))  # 8 px from the sheet's edge
 
 
+def test_the_part_of_a_sheet_in_a_cast_shadow_is_read(mnist):
+    # An arm's shadow darkens the left of a white sheet on a brown desk to the desk's own brightness: by brightness
+    # alone the sheet ends at the shadow; by its tint, the shadowed paper is the same sheet.
+    image = np.empty((360, 640, 3), np.float32)
+    image[:] = (60, 110, 160)  # BGR: a brown desk
+    image[40:320, 120:520] = (225, 228, 230)
+    image[:, :260] *= 0.55
+    image = cv2.GaussianBlur(image, (0, 0), 2.0) + np.random.default_rng(1).normal(0, 2, image.shape)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    shaded = [write(image[:, :, channel], mnist_glyph(mnist, index, 30), 150 + 35 * index, 150, ink=25)
+              for index in range(3) for channel in range(3)][::3]
+    gray = S.to_gray(image)
+    (lit,) = S.find_paper(gray)
+    assert lit[:, 0].min() > 240  # the sheet by brightness alone: its lit part
+    (sheet,) = S.find_paper(gray, image)
+    assert abs(sheet[:, 0].min() - 120) < 10 and abs(sheet[:, 0].max() - 520) < 10
+    assert each_found(shaded, input_boxes(S.segment(image)))
+
+
 def test_every_sheet_in_view_is_read(mnist):
     image, _ = sheet_on_desk(tilt_deg=0)
     cv2.rectangle(image, (560, 40), (630, 120), 215, -1)  # a sticky note beside the page
