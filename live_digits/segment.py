@@ -220,7 +220,8 @@ def with_its_shadow(coarse: np.ndarray, tint: np.ndarray, outline: np.ndarray, r
     grown = labels == labels[region][0]
     if np.count_nonzero(grown) < (1 + SHADOWED_PART) * np.count_nonzero(region):
         return outline, region
-    # What the same tint reaches beyond the sheet through a narrow join (a grey card, a white cable) is cut off.
+    # What the same tint reaches beyond the sheet through a join narrower than a quarter of the lit part's side (a
+    # grey card, a white cable) is cut off.
     side = 2 * round(0.12 * np.sqrt(np.count_nonzero(region))) + 1
     opened = cv2.morphologyEx(grown.astype(np.uint8), cv2.MORPH_OPEN,
                               cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
