@@ -199,7 +199,7 @@ def find_paper(gray: np.ndarray, colour: np.ndarray | None = None) -> list[np.nd
 
 SHADOW_DEPTH = 0.4  # the least share of its light that a cast shadow leaves on paper
 SAME_TINT = 0.015  # chromaticity within which a darker surface is the same paper in shadow
-SHADOWED_PART = 0.15  # of a sheet's area: less darkened paper beside it is no cast shadow worth the work
+SHADOWED_PART = 0.08  # of a sheet's area: less darkened paper beside it is no cast shadow worth the work
 
 
 def chromaticity(colour: np.ndarray) -> np.ndarray:
@@ -216,24 +216,36 @@ def with_its_shadow(coarse: np.ndarray, tint: np.ndarray, outline: np.ndarray, r
     leaves the sheet as it was."""
     own = np.median(tint[region], axis=0)
     paper_like = (np.abs(tint - own).max(axis=2) <= SAME_TINT) & (coarse >= SHADOW_DEPTH * median(coarse[region]))
-    _, labels = cv2.connectedComponents((paper_like | region).astype(np.uint8), connectivity=4)
-    grown = labels == labels[region][0]
+    grown = _joined(paper_like | region, region)
     if np.count_nonzero(grown) < (1 + SHADOWED_PART) * np.count_nonzero(region):
         return outline, region
-    # What the same tint reaches beyond the sheet through a join narrower than a quarter of the lit part's side (a
-    # grey card, a white cable) is cut off.
-    side = 2 * round(0.12 * np.sqrt(np.count_nonzero(region))) + 1
-    opened = cv2.morphologyEx(grown.astype(np.uint8), cv2.MORPH_OPEN,
-                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
-    _, labels = cv2.connectedComponents(opened | region, connectivity=4)
-    grown = labels == labels[region][0]
-    contours = _grab_contours(cv2.findContours(grown.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE))
-    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
-    hull_area = cv2.contourArea(hull)
-    if hull_area > 0.9 * coarse.size or np.count_nonzero(grown) < 0.85 * hull_area:
-        return outline, region
+    hull = _sheet_shaped(grown)
+    if hull is None:
+        # Something of the same tint beyond the sheet joined through a narrow neck (a grey card, a white cable)?
+        # Cut joins narrower than a quarter of the lit part's side, and look again.
+        side = 2 * round(0.12 * np.sqrt(np.count_nonzero(region))) + 1
+        opened = cv2.morphologyEx(grown.astype(np.uint8), cv2.MORPH_OPEN,
+                                  cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
+        grown = _joined(opened.astype(bool) | region, region)
+        hull = _sheet_shaped(grown)
+        if hull is None:
+            return outline, region
     corners = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
     return (corners if len(corners) == 4 else hull), grown
+
+
+def _joined(mask: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """The part of the bool `mask` joined to the connected `region` (which it holds)."""
+    _, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
+    return labels == labels[region][0]
+
+
+def _sheet_shaped(region: np.ndarray) -> np.ndarray | None:
+    """The convex hull of a region that could be one sheet (nearly convex, not the whole frame), else None."""
+    contours = _grab_contours(cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE))
+    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    hull_area = cv2.contourArea(hull)
+    return hull if 0 < hull_area <= 0.9 * region.size and np.count_nonzero(region) >= 0.85 * hull_area else None
 
 
 # Sheets turned less than this are taken as level: MNIST's own writers slanted that much (and turning a small crop
