@@ -916,6 +916,9 @@ def split_points(column_ink: np.ndarray, parts: int) -> list[int]:
 # The whole step
 
 
+SMALLEST_SIDE = 8  # working pixels: a strip narrower than this holds no digit (and leaves no coarse copy to look at)
+
+
 def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, float] | None = None) -> Segmentation:
     """Candidate digits in `image` (any dtype/channels), with the ink and masks they were cut from.
 
@@ -929,6 +932,9 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     scale = working_scale(picture.shape, work_side)
     work = resize_to_work(picture, scale)
     gray = to_gray(work)
+    if min(gray.shape) < SMALLEST_SIDE:
+        nothing = np.zeros(gray.shape, np.uint8)
+        return Segmentation([], nothing.astype(np.uint16), nothing, nothing, scale, picture.shape[:2], [], 0.0)
     paper = find_paper(gray, work)
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
     origin = (0, 0)

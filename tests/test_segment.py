@@ -98,6 +98,13 @@ def test_darkest_channel_sees_coloured_ink():
     assert S.to_gray(bgr)[1, 1] > 120
 
 
+@pytest.mark.parametrize("shape", [(1, 640), (2, 640), (640, 1), (5, 3000), (1, 1)])
+def test_a_strip_too_thin_for_any_digit_reads_nothing(shape):
+    strip = np.full(shape, 200, np.uint8)
+    strip[..., ::7] = 20
+    assert S.segment(strip).candidates == []
+
+
 def test_working_scale_shrinks_by_whole_factors_and_enlarges_small_images():
     assert S.working_scale((720, 1280), 640) == 0.5
     assert S.working_scale((1080, 1920), 640) == pytest.approx(1 / 3)
