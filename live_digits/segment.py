@@ -230,8 +230,7 @@ def with_its_shadow(coarse: np.ndarray, tint: np.ndarray, outline: np.ndarray, r
         hull = _sheet_shaped(grown)
         if hull is None:
             return outline, region
-    corners = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
-    return (corners if len(corners) == 4 else hull), grown
+    return _outline(hull), grown
 
 
 def _joined(mask: np.ndarray, region: np.ndarray) -> np.ndarray:
@@ -332,8 +331,13 @@ def _sheet(coarse: np.ndarray, slope: np.ndarray, region: np.ndarray, background
     sharpness = float(np.partition(steep, quarter)[quarter]) / contrast
     # A sheet is a convex quadrilateral: a region that also takes in a card or a keyboard beside it is less so.
     solidity = cv2.contourArea(outline) / hull_area
+    return _outline(hull), sharpness * solidity**2, region
+
+
+def _outline(hull: np.ndarray) -> np.ndarray:
+    """A sheet's outline: its four corners where its hull is a quadrilateral, else the hull."""
     corners = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True)
-    return (corners if len(corners) == 4 else hull), sharpness * solidity**2, region
+    return corners if len(corners) == 4 else hull
 
 
 def quantile(values: np.ndarray, q: float) -> float:
