@@ -6,13 +6,24 @@ eleventh class from data instead of relying on a confidence threshold alone.
 
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
 import cv2
+import matplotlib
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
 # Characters that could pass for a digit (O for 0, l for 1, S for 5, B for 8, ...) are left out on purpose.
 LETTERS = "AEFHKMNRWXYaehkmnrwxy#*+%&@<>="
 FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX,
          cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, cv2.FONT_HERSHEY_PLAIN)
+# OpenCV's stroke fonts are not what print looks like: a printed H read as a 4. Matplotlib (a dependency already)
+# ships real outline fonts, sans, serif, monospace and TeX, upright, bold and slanted (not its symbol fonts, nor the
+# Display cuts that hold a few glyphs only).
+TYPEFACES = tuple(sorted(path for path in (Path(matplotlib.get_data_path()) / "fonts" / "ttf").glob("*.ttf")
+                         if path.stem.startswith(("DejaVu", "cmr", "cmss", "cmtt", "cmb", "cmti"))
+                         and "Display" not in path.stem))
 
 
 def _fit_to_mnist_box(canvas: np.ndarray) -> np.ndarray:
@@ -33,6 +44,20 @@ def _fit_to_mnist_box(canvas: np.ndarray) -> np.ndarray:
 def _letter(rng, canvas):
     text = LETTERS[rng.integers(len(LETTERS))]
     cv2.putText(canvas, text, (10, 70), FONTS[rng.integers(len(FONTS))], 2.2, 255, int(rng.integers(3, 9)), cv2.LINE_AA)
+
+
+@lru_cache(maxsize=None)
+def _typeface(path: Path) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(path), 64)
+
+
+def _printed_letter(rng, canvas):
+    picture = Image.fromarray(canvas)
+    font = _typeface(TYPEFACES[rng.integers(len(TYPEFACES))])
+    text = LETTERS[rng.integers(len(LETTERS))]
+    ImageDraw.Draw(picture).text((50, 50), text, fill=255, font=font, anchor="mm", stroke_width=int(rng.integers(0, 3)),
+                                 stroke_fill=255)
+    canvas[:] = np.asarray(picture)
 
 
 def _dash(rng, canvas):
@@ -85,7 +110,7 @@ def _grid(rng, canvas):
         cv2.line(canvas, (0, v), (99, v), 255, t)
 
 
-MAKERS = (_letter, _letter, _letter, _dash, _blob, _block, _crossing, _scribble, _grid)
+MAKERS = (_letter, _letter, _printed_letter, _printed_letter, _dash, _blob, _block, _crossing, _scribble, _grid)
 
 
 def make_negatives(count: int, seed: int = 0) -> np.ndarray:

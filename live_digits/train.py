@@ -303,10 +303,11 @@ def write_model_card(out: Path, metrics: dict) -> None:
 - **Data**: MNIST's 60,000 training digits less {metrics["recipe"]["validation_size"]:,} held out for validation, a
   {metrics["recipe"]["european"]:.0%} share of their 1s and 7s rewritten the European way (a flag and sometimes a base on
   the 1, a bar across the 7), with camera-style augmentation (rotation, shift, scale, shear, stroke width, blur,
-  contrast, noise), plus {metrics["recipe"]["negatives"]:,} generated "not a digit" crops (letters, dashes, blobs, grid
-  crossings, scribbles) and {scene_crops:,} crops cut by the recognizer itself out of {scenes["train"]:,} rendered webcam
-  scenes written with those training digits ({scene_digits:,} digits, {scene_crops - scene_digits:,} clutter, fragments and
-  merged digits). MNIST verified by SHA-256 before use.
+  contrast, noise), plus {metrics["recipe"]["negatives"]:,} generated "not a digit" crops (letters printed in
+  OpenCV's stroke fonts and matplotlib's outline fonts, dashes, blobs, grid crossings, scribbles) and
+  {scene_crops:,} crops cut by the recognizer itself out of {scenes["train"]:,} rendered webcam scenes written with those
+  training digits ({scene_digits:,} digits, {scene_crops - scene_digits:,} clutter, fragments and merged digits). MNIST
+  verified by SHA-256 before use.
 - **Accuracy on MNIST's test set** (10,000 digits never used for training or model choice):
   **{test["accuracy"]:.2%}**; weakest digit {worst[0]} at {worst[1]:.2%}. Generated not-a-digit crops rejected:
   {metrics["not_a_digit_rejection"]:.1%}. MNIST's test 1s and 7s rewritten the European way: {metrics["european_1_7_accuracy"]:.2%}.

@@ -10,13 +10,14 @@ from live_digits.cli import main
 from live_digits.errors import UserError
 
 SLICE = slice(3000, 5000)  # a fixed 2,000-digit slice of MNIST's test set
+MNIST_FLOOR = 0.995  # the test accuracy that training on camera crops must keep (issue 4)
 
 
 def test_shipped_model_reads_mnist_test_set_as_its_metrics_say(model_path, mnist):
     _, (x_test, y_test) = mnist
     accuracy = (Classifier(model_path).predict(x_test).argmax(1) == y_test).mean()
     metrics = json.loads((model_path.parent / "metrics.json").read_text())
-    assert accuracy >= 0.996 and accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-4)
+    assert accuracy >= MNIST_FLOOR and accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-4)
 
 
 def test_litert_and_keras_agree(model_path, mnist):
@@ -59,7 +60,7 @@ def test_steady_reading_asks_again_only_where_unsure(model_path, mnist):
 
 def test_metrics_report_the_test_set(model_path):
     metrics = json.loads((model_path.parent / "metrics.json").read_text())
-    assert metrics["test"]["n"] == 10000 and metrics["test_accuracy"] >= 0.996
+    assert metrics["test"]["n"] == 10000 and metrics["test_accuracy"] >= MNIST_FLOOR
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".tflite"])
@@ -85,4 +86,4 @@ def test_wrong_kind_of_file_is_refused(tmp_path):
 def test_evaluate_json_reports_accuracy(model_path, capsys):
     assert main(["evaluate", "--model", str(model_path.with_suffix(".tflite")), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["n"] == 10000 and report["accuracy"] >= 0.996
+    assert report["n"] == 10000 and report["accuracy"] >= MNIST_FLOOR

@@ -76,3 +76,19 @@ def test_negative_scene_count_is_a_user_error(tmp_path, capsys):
 def test_resume_without_checkpoint_is_a_user_error(tmp_path, capsys):
     assert main(["train", "--quick", "--resume", "--out", str(tmp_path)]) == 1
     assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_negatives_are_mnist_shaped_and_include_letters_in_real_fonts():
+    from live_digits.negatives import TYPEFACES, _printed_letter, make_negatives
+
+    crops = make_negatives(200, seed=5)
+    assert crops.shape == (200, 28, 28) and crops.dtype == np.uint8
+    inked = crops > 0
+    assert inked.any(axis=(1, 2)).all()
+    assert not inked[:, :4].any() and not inked[:, -4:].any()  # fitted into MNIST's 20x20 box, with its border
+    assert len(TYPEFACES) >= 10  # matplotlib's sans, serif, monospace and TeX outlines, found offline
+    rng = np.random.default_rng(0)
+    for _ in range(len(TYPEFACES)):
+        canvas = np.zeros((100, 100), np.uint8)
+        _printed_letter(rng, canvas)
+        assert np.count_nonzero(canvas) > 100  # a glyph, not an empty box
