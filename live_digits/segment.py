@@ -241,8 +241,7 @@ def _joined(mask: np.ndarray, region: np.ndarray) -> np.ndarray:
 
 def _sheet_shaped(region: np.ndarray) -> np.ndarray | None:
     """The convex hull of a region that could be one sheet (nearly convex, not the whole frame), else None."""
-    contours = _grab_contours(cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE))
-    hull = cv2.convexHull(max(contours, key=cv2.contourArea))
+    _, hull = _border_and_hull(region)
     hull_area = cv2.contourArea(hull)
     return hull if 0 < hull_area <= 0.9 * region.size and np.count_nonzero(region) >= 0.85 * hull_area else None
 
@@ -306,9 +305,7 @@ def _sheet(coarse: np.ndarray, slope: np.ndarray, region: np.ndarray, background
     contrast = float(coarse[region].mean()) - background
     if contrast < SHEET_STEP:
         return None
-    contours = _grab_contours(cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE))
-    outline = max(contours, key=cv2.contourArea)
-    hull = cv2.convexHull(outline)
+    outline, hull = _border_and_hull(region)
     hull_area = cv2.contourArea(hull)
     if hull_area <= 0 or hull_area > 0.97 * coarse.size or cv2.contourArea(outline) < 0.75 * hull_area:
         return None
@@ -332,6 +329,13 @@ def _sheet(coarse: np.ndarray, slope: np.ndarray, region: np.ndarray, background
     # A sheet is a convex quadrilateral: a region that also takes in a card or a keyboard beside it is less so.
     solidity = cv2.contourArea(outline) / hull_area
     return _outline(hull), sharpness * solidity**2, region
+
+
+def _border_and_hull(region: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the border of the largest part of a bool region, as OpenCV traces it; its convex hull)."""
+    contours = _grab_contours(cv2.findContours(region.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE))
+    border = max(contours, key=cv2.contourArea)
+    return border, cv2.convexHull(border)
 
 
 def _outline(hull: np.ndarray) -> np.ndarray:
