@@ -512,17 +512,15 @@ STRONG_PART = 0.15  # the least part of a mark's pixels that must be surely ink 
 
 
 def _grain_cells(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False, calm: np.ndarray | None = None):
-    """Mean and spread of the darkness in small windows (on a 4x coarser grid), and their typical values over the
-    region, most of which is bare paper. With `each_sheet`, each separate part of the region (a sheet) has typical
+    """Mean and spread of the paper's darkness in small windows (on a 4x coarser grid; the strokes in a window left
+    out), and their typical values over the region, most of which is bare paper. With `each_sheet`, each separate part of the region (a sheet) has typical
     values of its own: a small sheet beside a large grainy one (a desk taken for a sheet, a keyboard in its hull)
     keeps its own calm. `calm`: the part of the region where the typical values are measured (None: all of it)."""
     rows, cols = ink.shape
     cell = 4
     small = (max(1, cols // cell), max(1, rows // cell))
     values = ink.astype(np.float32)
-    mean = cv2.blur(cv2.resize(values, small, interpolation=cv2.INTER_AREA), (3, 3))
-    square = cv2.blur(cv2.resize(cv2.multiply(values, values), small, interpolation=cv2.INTER_AREA), (3, 3))
-    spread = cv2.sqrt(cv2.max(square - mean * mean, 0))
+    mean, spread, _ = _window_grain(values, small)
     inside = cv2.resize(region, small, interpolation=cv2.INTER_AREA) > 127
     if not inside.any():
         return mean, spread, 0.0, 0.0
@@ -532,6 +530,13 @@ def _grain_cells(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False, 
         if np.count_nonzero(calm_inside) >= SHEET_CELLS:
             measured = calm_inside
     typical_mean, typical_spread = quantile(mean[measured], CALM_QUANTILE), quantile(spread[measured], CALM_QUANTILE)
+    # A window's grain is its paper's: the strokes in it, far darker than grain, are left out. In dense writing
+    # every window holds some, and counted as grain they raise the levels until faint strokes and the ruled lines
+    # under the digits are lost, or survive in pieces that join the digits.
+    stroke = STROKE_LEVEL * max(INK_STRONG, typical_mean + NOISE_STRONG * typical_spread)
+    paper_mean, paper_spread, paper_share = _window_grain(values, small, values <= stroke)
+    mostly_paper = paper_share >= 0.3  # inside a marker's stroke, the few pixels left tell nothing
+    mean, spread = np.where(mostly_paper, paper_mean, mean), np.where(mostly_paper, paper_spread, spread)
     if not each_sheet:
         return mean, spread, typical_mean, typical_spread
     count, sheets = cv2.connectedComponents(inside.astype(np.uint8), connectivity=8)
@@ -548,6 +553,23 @@ def _grain_cells(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False, 
 
 
 SHEET_CELLS = 100
+STROKE_LEVEL = 2.0  # times the typical strong level: darker pixels are strokes, not the paper's grain
+
+
+def _window_grain(values: np.ndarray, small: tuple[int, int], paper: np.ndarray | None = None):
+    """(mean, spread, share) of `values` in overlapping windows of 3x3 cells of the coarse grid `small`: over the
+    pixels where `paper` is true, and the share of the window that they are (None: over all pixels)."""
+    def windows(image):
+        return cv2.blur(cv2.resize(image, small, interpolation=cv2.INTER_AREA), (3, 3))
+
+    if paper is None:
+        share, weighted = np.ones((small[1], small[0]), np.float32), values
+    else:
+        share = windows(paper.astype(np.float32))
+        weighted = np.where(paper, values, 0).astype(np.float32)
+    mean = windows(weighted) / np.maximum(share, 1e-3)
+    square = windows(cv2.multiply(weighted, values)) / np.maximum(share, 1e-3)
+    return mean, cv2.sqrt(cv2.max(square - mean * mean, 0)), share
 
 
 CALM_QUANTILE = 0.35  # the calmer third of the region: bare paper, even beside a grainy desk, yet not the few

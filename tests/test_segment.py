@@ -300,6 +300,26 @@ def test_ruled_lines_removed_while_digits_survive(mnist):
     assert each_found(truth, boxes)
 
 
+def test_a_ruled_page_written_on_every_line_is_read(mnist):
+    # Dense writing: every window of the page holds strokes. Counted as the paper's grain they raised the level of
+    # ink until the faint lines under the digits survived only in pieces, which the line search missed and which
+    # joined the digits sitting on them.
+    page = blank_page(640, 480)
+    spacing, height = 24, 20
+    page[20::spacing] = np.minimum(page[20::spacing], 200)  # faint ruled lines, one pixel wide
+    truth, index = [], 0
+    for baseline in range(20 + 2 * spacing, 480 - spacing, spacing):
+        x = 40
+        while x < 560:
+            for _ in range(4):  # numbers of four digits sitting on the line
+                glyph = mnist_glyph(mnist, index, height)
+                truth.append(write(page, glyph, x, baseline - height + 1))
+                index, x = index + 1, x + glyph.shape[1] + 4
+            x += 30
+    boxes = input_boxes(S.segment(page))
+    assert sum(any(iou(t, b) >= 0.6 for b in boxes) for t in truth) >= 0.98 * len(truth)
+
+
 def test_grid_lines_removed(mnist):
     page = blank_page()
     for v in range(10, 480, 22):
