@@ -655,7 +655,8 @@ def threshold_ink(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False,
 # Ruled and grid lines
 
 
-LINE_LENGTH = 2.5  # in digit heights: the shortest straight run taken for a ruled line rather than a stroke
+LINE_LENGTH = 3.5  # in digit heights: the shortest straight run taken for a ruled line rather than the bars of a
+#                     number's 5s and 7s lined up
 LINE_GAP = 0.5  # in digit heights: breaks in a faint line that are bridged
 
 

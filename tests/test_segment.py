@@ -320,6 +320,22 @@ def test_a_ruled_page_written_on_every_line_is_read(mnist):
     assert sum(any(iou(t, b) >= 0.6 for b in boxes) for t in truth) >= 0.98 * len(truth)
 
 
+def test_the_flat_tops_of_a_number_of_fives_and_sevens_are_no_line(mnist):
+    # The bars of 5s and 7s written side by side line up into a straight run of ink three digits long, with bare
+    # paper above it: taken for a ruled line, it took the digits' tops with it.
+    labels = mnist[1][1]
+    flat_topped = [i for i in range(len(labels)) if labels[i] in (5, 7)][:48]
+    page = blank_page(640, 480)
+    truth = []
+    for group in range(12):
+        x, y = 40 + 200 * (group % 3), 60 + 100 * (group // 3) + 30 * (group % 3)  # each its own row
+        for index in flat_topped[4 * group : 4 * group + 4]:
+            glyph = mnist_glyph(mnist, index, 24)
+            truth.append(write(page, glyph, x, y))
+            x += glyph.shape[1] + 2
+    assert each_found(truth, input_boxes(S.segment(page)))
+
+
 def test_grid_lines_removed(mnist):
     page = blank_page()
     for v in range(10, 480, 22):
