@@ -239,7 +239,7 @@ def writing_view(shape: tuple[int, ...], found: Segmentation, boxes: np.ndarray,
     pad = WRITING_MARGIN * height
     x0, y0 = digits[:, 0].min() - pad, digits[:, 1].min() - pad
     x1, y1 = (digits[:, 0] + digits[:, 2]).max() + pad, (digits[:, 1] + digits[:, 3]).max() + pad
-    view = closer_view(shape, found.to_input((x0, y0, x1 - x0, y1 - y0)), work_side)
+    view = closer_view(shape, found.to_input((x0, y0, x1 - x0, y1 - y0)), work_side, grow=True)
     return view if view is not None and view[1] > 1.01 * found.scale else None
 
 

@@ -1024,10 +1024,12 @@ def sheets_box(sheets: list[np.ndarray], scale: float) -> Box:
     return (math.floor(x0 - pad), math.floor(y0 - pad), math.ceil(x1 - x0 + 2 * pad), math.ceil(y1 - y0 + 2 * pad))
 
 
-def closer_view(shape: tuple[int, ...], box: Box, work_side: int = WORK_SIDE) -> tuple[Box, float] | None:
+def closer_view(shape: tuple[int, ...], box: Box, work_side: int = WORK_SIDE,
+                grow: bool = False) -> tuple[Box, float] | None:
     """(box clipped to the input, working scale) of a view of `box` (input pixels) alone, when the input holds more
     detail there than the whole frame's working copy shows: the finest whole reduction (1/1, 1/2, ...) at which the
-    view has no more pixels than that copy. None when there is no such view."""
+    view has no more pixels than that copy. None when there is no such view. With `grow`, the box grows about its
+    middle to as many pixels as that copy has: more of the scene around it, at no more cost than a whole frame."""
     scale = working_scale(shape, work_side)
     if scale >= 1.0:
         return None
@@ -1039,6 +1041,11 @@ def closer_view(shape: tuple[int, ...], box: Box, work_side: int = WORK_SIDE) ->
     finer = 1.0 / max(1, math.ceil(math.sqrt(w * h / (shape[0] * shape[1])) / scale - 1e-9))
     if finer <= scale * 1.01:
         return None
+    if grow:
+        # The frame's shape at the finer scale's budget, about the box's middle, slid back inside the input.
+        w, h = (min(side, max(own, round(side * scale / finer))) for side, own in ((shape[1], w), (shape[0], h)))
+        x0 = min(max(0, (x0 + x1 - w) // 2), shape[1] - w)
+        y0 = min(max(0, (y0 + y1 - h) // 2), shape[0] - h)
     return (x0, y0, w, h), finer
 
 

@@ -133,6 +133,16 @@ def test_small_writing_on_a_large_sheet_is_read_again_closer(recognizer, mnist):
     assert recognizer.last_segmentation.scale == 1.0
 
 
+def test_the_closer_view_of_small_writing_takes_in_the_writing_around_the_digits_first_read(recognizer):
+    # A far ruled sheet, thin pen: at the frame's scale only the lowest lines read surely, and a view of those alone
+    # left the lines above out of the reading (10 of 37 digits read). The view spends a whole frame's pixels.
+    from live_digits.evaluation import score
+    from live_digits.scenes import render_scene
+
+    scene = render_scene(4189, "ruled")
+    assert score(scene.digits, scene.numbers, recognizer.recognize(scene.image)).correct_digits >= 18
+
+
 def test_confidence_is_a_setting(recognizer, mnist):
     page, _ = page_of(mnist, [[[0, 1]]])
     detections = recognizer.detect(page)

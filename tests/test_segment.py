@@ -597,3 +597,7 @@ def test_closer_view_takes_a_small_sheet_at_a_finer_whole_reduction():
     assert S.closer_view((1080, 1920), S.sheets_box([sheet // 2], 1 / 3))[1] == 1.0
     assert S.closer_view((1080, 1920), (-50, -50, 1900, 1000)) is None  # as much as the whole frame
     assert S.closer_view((360, 640), (100, 60, 200, 120)) is None  # the working copy is the input itself
+    # Grown, the view takes as many pixels as the whole frame's working copy, about the box, inside the input.
+    (x, y, w, h), scale = S.closer_view((720, 1280), (1000, 600, 200, 100), grow=True)
+    assert scale == 1.0 and (w, h) == (640, 360) and (x, y) == (640, 360)
+    assert S.closer_view((1080, 1920), (400, 200, 1000, 500), grow=True) == ((260, 90, 1280, 720), 0.5)
