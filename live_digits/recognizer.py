@@ -224,9 +224,10 @@ def same_writing(found: Segmentation, closer: Segmentation) -> bool:
 
 def writing_view(shape: tuple[int, ...], found: Segmentation, boxes: np.ndarray, probs: np.ndarray,
                  confidence: float, work_side: int = WORK_SIDE) -> tuple[tuple[int, int, int, int], float] | None:
-    """A closer view (`closer_view`) of the digits read in `found` (its crops, whole or cut: `boxes`, `probs`), when
-    they are small and the input holds more detail around them than `found` saw; else None. Not in a noisy frame:
-    its reduced copy averaged the noise away, and its own pixels would bury faint strokes in it."""
+    """A closer view (`closer_view`, grown to a whole frame's pixels) about the digits read in `found` (its crops,
+    whole or cut: `boxes`, `probs`), when they are small and the input holds more detail around them than `found`
+    saw; else None. Not in a noisy frame: its reduced copy averaged the noise away, and its own pixels would bury
+    faint strokes in it."""
     if found.noisy:
         return None
     sure = [i for i in range(len(boxes)) if digit_score(probs[i]) >= confidence]

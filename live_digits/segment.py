@@ -513,9 +513,10 @@ STRONG_PART = 0.15  # the least part of a mark's pixels that must be surely ink 
 
 def _grain_cells(ink: np.ndarray, region: np.ndarray, each_sheet: bool = False, calm: np.ndarray | None = None):
     """Mean and spread of the paper's darkness in small windows (on a 4x coarser grid; the strokes in a window left
-    out), and their typical values over the region, most of which is bare paper. With `each_sheet`, each separate part of the region (a sheet) has typical
-    values of its own: a small sheet beside a large grainy one (a desk taken for a sheet, a keyboard in its hull)
-    keeps its own calm. `calm`: the part of the region where the typical values are measured (None: all of it)."""
+    out), and their typical values over the region, most of which is bare paper. With `each_sheet`, each separate
+    part of the region (a sheet) has typical values of its own: a small sheet beside a large grainy one (a desk taken
+    for a sheet, a keyboard in its hull) keeps its own calm. `calm`: the part of the region where the typical values
+    are measured (None: all of it)."""
     rows, cols = ink.shape
     cell = 4
     small = (max(1, cols // cell), max(1, rows // cell))
@@ -558,17 +559,18 @@ STROKE_LEVEL = 2.0  # times the typical strong level: darker pixels are strokes,
 
 def _window_grain(values: np.ndarray, small: tuple[int, int], paper: np.ndarray | None = None):
     """(mean, spread, share) of `values` in overlapping windows of 3x3 cells of the coarse grid `small`: over the
-    pixels where `paper` is true, and the share of the window that they are (None: over all pixels)."""
+    pixels where `paper` is true, and the share of the window that they are (None: over all pixels, no share)."""
     def windows(image):
         return cv2.blur(cv2.resize(image, small, interpolation=cv2.INTER_AREA), (3, 3))
 
     if paper is None:
-        share, weighted = np.ones((small[1], small[0]), np.float32), values
+        share = None
+        mean, square = windows(values), windows(cv2.multiply(values, values))
     else:
         share = windows(paper.astype(np.float32))
-        weighted = np.where(paper, values, 0).astype(np.float32)
-    mean = windows(weighted) / np.maximum(share, 1e-3)
-    square = windows(cv2.multiply(weighted, values)) / np.maximum(share, 1e-3)
+        kept = np.where(paper, values, 0).astype(np.float32)
+        mean = windows(kept) / np.maximum(share, 1e-3)
+        square = windows(cv2.multiply(kept, kept)) / np.maximum(share, 1e-3)
     return mean, cv2.sqrt(cv2.max(square - mean * mean, 0)), share
 
 
