@@ -414,14 +414,22 @@ def test_touching_digits_get_cuts(mnist):
     b = write(page, right, 150 + left.shape[1] - 6, 120)  # overlapping: they touch
     found = S.segment(page)
     assert len(found.candidates) == 1
-    pieces = [found.to_input(p) for p in found.candidates[0].pieces]
-    assert len(pieces) == 2
-    assert each_found([a, b], pieces, min_iou=0.5)
+    ways = found.candidates[0].cuttings()
+    assert ways and all(len(way) == 2 for way in ways)  # in two, at the middle first and elsewhere too
+    assert each_found([a, b], [found.to_input(p) for p in ways[0]], min_iou=0.5)
 
 
 def test_split_points_cut_at_the_thinnest_column():
     column_ink = np.array([5, 6, 7, 6, 5, 1, 6, 7, 6, 5])
     assert S.split_points(column_ink, 2) == [5]
+
+
+def test_a_blob_of_two_is_offered_cuts_off_its_middle_too():
+    # A 1 touching a wide 5: they meet at a fifth of the blob's width, where the middle's search never looks.
+    column_ink = np.array([9, 9, 9, 9, 9, 2, 6, 5, 4, 4, 3, 4, 4, 4, 5, 6, 7, 6, 5, 4, 4, 5, 6, 8, 8, 7])
+    cuts = S.cuts_in_two(column_ink)
+    assert cuts[0] == S.split_points(column_ink, 2)[0] and 5 in cuts
+    assert len(cuts) == 1 + S.OTHER_CUTS and min(np.diff(sorted(cuts))) >= 3  # apart from each other
 
 
 def test_specks_dots_and_dashes_are_not_candidates(mnist):
