@@ -117,15 +117,15 @@ class Recognizer:
 
     def _second_look(self, found, boxes: np.ndarray, probs: np.ndarray):
         """(candidates, boxes, probs) with a second chance for the candidates too narrow to be offered cuts that
-        read as no digit surely: two narrow digits touching make a blob as wide as a 0. Each such blob is offered
-        the cut in two, classified in a second, small batch."""
+        do not read surely as a digit: two narrow digits touching make a blob as wide as a 0, often read as "not a
+        digit" (merged digits are, in training). Each such blob is offered the cut in two, classified in a second,
+        small batch."""
         candidates = found.candidates
         count = len(candidates)
         retry = {}
         for i, candidate in enumerate(candidates):
             x, y, w, h = candidate.box
-            unsure = digit_score(probs[i]) < SURE_WHOLE and probs[i][NOT_A_DIGIT] < SURE_WHOLE
-            if not candidate.pieces and w > 0.9 * h and unsure:
+            if not candidate.pieces and w > 0.9 * h and digit_score(probs[i]) < SURE_WHOLE:
                 pieces = split_blob(found.labels, candidate.box, candidate.label, 2, columns=True)
                 if len(pieces) == 2:
                     retry[i] = tuple(pieces)

@@ -143,6 +143,17 @@ def test_the_closer_view_of_small_writing_takes_in_the_writing_around_the_digits
     assert score(scene.digits, scene.numbers, recognizer.recognize(scene.image)).correct_digits >= 18
 
 
+def test_two_digits_touching_read_as_no_digit_whole_are_read_apart(recognizer, mnist):
+    # Too narrow to be offered cuts, the pair reads surely as "not a digit" (the model learned merged digits so):
+    # that is what two touching digits look like whole, and the halves read surely as digits.
+    page = blank_page(1280, 720)
+    first = write(page, mnist_glyph(mnist, 7167, 44), 600, 300)
+    write(page, mnist_glyph(mnist, 2138, 44), first[0] + first[2] - 2, 300)
+    labels = mnist[1][1]
+    texts = [n.text for n in recognizer.recognize(cv2.cvtColor(page, cv2.COLOR_GRAY2BGR)).numbers]
+    assert texts == [f"{labels[7167]}{labels[2138]}"]
+
+
 def test_confidence_is_a_setting(recognizer, mnist):
     page, _ = page_of(mnist, [[[0, 1]]])
     detections = recognizer.detect(page)
