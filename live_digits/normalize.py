@@ -69,13 +69,14 @@ def to_mnist(ink: np.ndarray, box, mask: np.ndarray, label: int | None = None, a
     return centre_by_mass(fit_box(_to_work_box(soft)))
 
 
-def writing_angles(sheets: list[np.ndarray], boxes: np.ndarray, least: float = LEAST_TURN) -> np.ndarray:
-    """(N,) degrees each box's writing is turned: its sheet's angle (the sheet its centre lies on), 0 off any sheet
-    or on a sheet turned less than `least`."""
+def writing_angles(sheets: list[np.ndarray], boxes: np.ndarray, least: float = LEAST_TURN,
+                   turns: tuple[float, ...] | None = None) -> np.ndarray:
+    """(N,) degrees each box's writing is turned: its sheet's angle (the sheet its centre lies on; `turns`, one a
+    sheet, where known, else `sheet_angle`), 0 off any sheet or on a sheet turned less than `least`."""
     boxes = np.asarray(boxes).reshape(-1, 4)
     angles = np.zeros(len(boxes), np.float32)
-    for outline in sheets:
-        angle = sheet_angle(outline)
+    for index, outline in enumerate(sheets):
+        angle = sheet_angle(outline) if turns is None else turns[index]
         if abs(angle) < least:
             continue
         contour = np.asarray(outline, np.float32).reshape(-1, 1, 2)

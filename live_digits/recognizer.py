@@ -16,8 +16,8 @@ from live_digits.classify import NOT_A_DIGIT, Classifier
 from live_digits.normalize import FinerPixels, crops_to_mnist, writing_angles
 from live_digits.reading import read
 from live_digits.results import Detection, Digit, Result
-from live_digits.segment import (WORK_SIDE, Candidate, Segmentation, closer_view, segment, split_blob, tighten_box,
-                                 to_uint8)
+from live_digits.segment import (LEAST_TURN, WORK_SIDE, Candidate, Segmentation, closer_view, cut_sheet_angle,
+                                 segment, sheet_angle, split_blob, tighten_box, to_uint8)
 
 # Photos are segmented at the live working resolution too: measured on the scenes, a finer look adds more grain,
 # line crumbs and false digits than it recovers small ones.
@@ -72,7 +72,7 @@ class Recognizer:
         classified = time.perf_counter()
         chosen = choose_cuts(candidates, boxes, probs)
         # The reading order follows a sheet turned however little: across a wide page, a small turn is a line.
-        angles = writing_angles(found.paper, np.array([box for box, _ in chosen], np.int32).reshape(-1, 4), least=0.0)
+        angles = turns_of(found, np.array([box for box, _ in chosen], np.int32).reshape(-1, 4), least=0.0)
         detections = [Detection(input_box(picture, found, box), p, angle=float(angle))
                       for (box, p), angle in zip(chosen, angles)]
         # Fitting the boxes to the marks at the input's resolution is segmentation's work, done last: counted there,
@@ -95,7 +95,27 @@ class Recognizer:
         timings["segment"] += cut - start
         timings["normalize"] += normalized - cut
         timings["classify"] += time.perf_counter() - normalized
+        start = time.perf_counter()
+        found, boxes, probs = self._turned_as_its_edges_say(found, boxes, probs)
+        timings["classify"] += time.perf_counter() - start
         return found, boxes, probs
+
+    def _turned_as_its_edges_say(self, found: Segmentation, boxes: np.ndarray, probs: np.ndarray):
+        """(segmentation, boxes, probs) with the writing on a sheet that the frame cuts read again turned as the
+        sheet's own edges say (`cut_sheet_angle`), where they disagree with the rectangle fitted to it, and kept so
+        when its crops read more surely on average: a wrong sheet (a shadow's edge, a desk) has edges too, and only
+        the writing can tell."""
+        fitted = tuple(sheet_angle(outline) for outline in found.paper)
+        edges = [cut_sheet_angle(outline, found.mask.shape) for outline in found.paper]
+        turns = tuple(fit if edge is None or abs(edge - fit) < LEAST_TURN else edge for fit, edge in zip(fitted, edges))
+        turned = replace(found, turns=turns)
+        moved = turns_of(turned, boxes) != turns_of(found, boxes)
+        if turns == fitted or not moved.any():
+            return found, boxes, probs
+        new_probs = self.classify(crops_of(turned)[1])
+        before = np.mean([digit_score(p) for p in probs[moved]])
+        after = np.mean([digit_score(p) for p in new_probs[moved]])
+        return (turned, boxes, new_probs) if after >= before + TURN_MARGIN else (found, boxes, probs)
 
     def _finer_look(self, found: Segmentation, picture: np.ndarray, boxes: np.ndarray, probs: np.ndarray) -> np.ndarray:
         """`probs` with the small crops read a second time, cut from the input's own pixels where it has at least
@@ -110,7 +130,7 @@ class Recognizer:
         _, labels = crop_list(found.candidates)
         finer = FinerPixels(found.in_view(picture), found.scale)
         crops = crops_to_mnist(found.ink, boxes[small], found.labels, labels[small],
-                               writing_angles(found.paper, boxes[small]), finer)
+                               turns_of(found, boxes[small]), finer)
         probs = probs.copy()
         probs[small] = (probs[small] + self.classify(crops)) / 2
         return probs
@@ -134,7 +154,7 @@ class Recognizer:
         new_boxes = np.array([box for pieces in retry.values() for box in pieces], np.int32).reshape(-1, 4)
         new_labels = np.array([candidates[i].label for i, pieces in retry.items() for _ in pieces], np.int32)
         new_probs = self.classify(crops_to_mnist(found.ink, new_boxes, found.labels, new_labels,
-                                                 writing_angles(found.paper, new_boxes)))
+                                                 turns_of(found, new_boxes)))
         # A mark that is no digit often halves into two strokes that look like 1s: the halves must read surely.
         sure = [min(digit_score(p) for p in new_probs[2 * k : 2 * k + 2]) >= SURE_HALVES for k in range(len(retry))]
         keep = np.repeat(sure, 2)
@@ -194,7 +214,12 @@ def crops_of(found: Segmentation) -> tuple[np.ndarray, np.ndarray]:
     """(boxes, 28x28 MNIST-style crops) of everything to classify, in `crop_list`'s order, in working pixels; the
     writing on a turned sheet is turned upright."""
     boxes, labels = crop_list(found.candidates)
-    return boxes, crops_to_mnist(found.ink, boxes, found.labels, labels, writing_angles(found.paper, boxes))
+    return boxes, crops_to_mnist(found.ink, boxes, found.labels, labels, turns_of(found, boxes))
+
+
+def turns_of(found: Segmentation, boxes: np.ndarray, least: float = LEAST_TURN) -> np.ndarray:
+    """(N,) degrees the writing in each working box of `found` is turned (`writing_angles`, its sheets' turns)."""
+    return writing_angles(found.paper, boxes, least, found.turns)
 
 
 def input_box(picture: np.ndarray, found: Segmentation, box) -> tuple[int, int, int, int]:
@@ -206,6 +231,9 @@ def digit_score(probs: np.ndarray) -> float:
     """How surely a crop is one digit: its best digit's probability, or 0 when "not a digit" wins."""
     best = int(np.argmax(probs))
     return 0.0 if best == NOT_A_DIGIT else float(probs[best])
+
+
+TURN_MARGIN = 0.05  # how much more surely, on average, the writing must read turned as a sheet's edges say
 
 
 # Digits this short (median, in working pixels) are read a second time in a closer view of the writing, where the

@@ -59,6 +59,7 @@ class Segmentation:
     digit_height: float  # the median height of digit-like marks (0 when there is none)
     noisy: bool = False  # sensor noise ruled the frame, and it was read smoothed
     origin: tuple[int, int] = (0, 0)  # the input pixel (x, y) at the working images' corner: a closer view's
+    turns: tuple[float, ...] | None = None  # per sheet, the degrees its writing is turned (None: `sheet_angle`)
 
     def to_input(self, box: Box) -> Box:
         """A working-resolution box in the input's pixels."""
@@ -256,6 +257,39 @@ def sheet_angle(outline: np.ndarray) -> float:
     the writing on it is turned as much."""
     (_, _), (_, _), angle = cv2.minAreaRect(np.asarray(outline, np.float32).reshape(-1, 2))
     return -((angle + 45.0) % 90.0 - 45.0)
+
+
+FRAME_BAND = 6  # working pixels: an outline's corner this near the frame's edge (or beyond it) lies on that edge
+OWN_EDGE = 0.1  # of the frame's shorter side: the least length of a sheet's own edge that shows its turn
+CORNER_SLACK = 20.0  # degrees from square that two edges meeting in perspective may be and still be a corner
+EDGES_AGREE = 0.7  # the least length-weighted agreement of the edges' turns (1: all alike; 20 degrees apart: 0.77)
+
+
+def cut_sheet_angle(outline: np.ndarray, shape: tuple[int, ...]) -> float | None:
+    """The turn (as `sheet_angle`) of a sheet that the frame (of `shape`) cuts, from its own edges alone: the frame's
+    edges pull a fitted rectangle to the image's axes, so that a sheet turned 30 degrees in a corner of the frame
+    reads as level. None unless two of its own edges meet at a corner and all its own edges agree on one turn: a
+    single edge may be a shadow's, and the hull of a sheet and a card beside it has edges of both."""
+    points = np.asarray(outline, np.float32).reshape(-1, 2)
+    ends = np.stack([points, np.roll(points, -1, axis=0)], axis=1)  # (K edges, 2 ends, x and y)
+    on_frame = np.zeros(len(points), bool)
+    for axis, side in ((0, shape[1]), (1, shape[0])):
+        coordinate = ends[:, :, axis]
+        on_frame |= (coordinate <= FRAME_BAND).all(axis=1) | (coordinate >= side - 1 - FRAME_BAND).all(axis=1)
+    step = ends[~on_frame, 1] - ends[~on_frame, 0]
+    length = np.hypot(step[:, 0], step[:, 1])
+    long = length >= OWN_EDGE * min(shape[:2])
+    if not on_frame.any() or np.count_nonzero(long) < 2:
+        return None
+    step, length = step[long], length[long]
+    direction = np.degrees(np.arctan2(step[:, 1], step[:, 0])) % 180.0
+    corner = (np.abs((direction[:, None] - direction[None, :]) % 180.0 - 90.0) <= CORNER_SLACK).any()
+    # Each edge's turn folded into a quarter turn: 4x its angle on the circle, where a rectangle's edges agree.
+    quarter = np.radians(4.0 * direction)
+    resultant = complex((length * np.cos(quarter)).sum(), (length * np.sin(quarter)).sum())
+    if not corner or abs(resultant) < EDGES_AGREE * length.sum():
+        return None
+    return float(-((math.degrees(math.atan2(resultant.imag, resultant.real)) / 4.0 + 45.0) % 90.0 - 45.0))
 
 
 def writing_turn(sheets: list[np.ndarray]) -> float:

@@ -154,6 +154,17 @@ def test_two_digits_touching_read_as_no_digit_whole_are_read_apart(recognizer, m
     assert texts == [f"{labels[7167]}{labels[2138]}"]
 
 
+def test_a_turned_sheet_in_a_corner_of_the_frame_is_read_along_its_lines(recognizer):
+    # A sheet turned about 35 degrees, only its corner in view: the rectangle fitted to what is seen lies level with
+    # the frame, and its numbers were read across its lines (15 edits of 22 digits in reading order).
+    from live_digits.evaluation import score
+    from live_digits.scenes import render_scene
+
+    scene = render_scene(3006, "tilted")
+    tally = score(scene.digits, scene.numbers, recognizer.recognize(scene.image))
+    assert tally.order_edits <= 2
+
+
 def test_confidence_is_a_setting(recognizer, mnist):
     page, _ = page_of(mnist, [[[0, 1]]])
     detections = recognizer.detect(page)

@@ -595,6 +595,26 @@ def test_sheet_angle_is_the_turn_of_its_edges(degrees):
     assert S.sheet_angle(turned) == pytest.approx(degrees, abs=0.5)
 
 
+def clipped_to_frame(outline: np.ndarray, shape=(360, 640)) -> np.ndarray:
+    """The part of a sheet's outline inside the frame, as the sheet finder would trace it."""
+    inside = np.zeros(shape, np.uint8)
+    cv2.fillPoly(inside, [np.round(outline).astype(np.int32)], 255)
+    contour = max(cv2.findContours(inside, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0], key=cv2.contourArea)
+    return cv2.approxPolyDP(contour, 3, True).reshape(-1, 2)
+
+
+@pytest.mark.parametrize("degrees", [30.0, -25.0, 12.0])
+def test_a_sheet_cut_by_the_frame_is_turned_as_its_own_edges_say(degrees):
+    corners = np.float32([[300, 100], [900, 100], [900, 500], [300, 500]])
+    turned = cv2.transform(corners[None], cv2.getRotationMatrix2D((600, 300), degrees, 1.0))[0]
+    cut = clipped_to_frame(turned)
+    assert S.sheet_angle(cut) == pytest.approx(0.0, abs=1.0)  # the frame's edges pull the fitted rectangle level
+    assert S.cut_sheet_angle(cut, (360, 640)) == pytest.approx(degrees, abs=1.0)
+    assert S.cut_sheet_angle(turned, (2000, 2000)) is None  # not cut by the frame: the fitted rectangle tells
+    band = clipped_to_frame(np.float32([[200, -50], [400, -50], [700, 420], [500, 420]]))  # a shadow across it
+    assert S.cut_sheet_angle(band, (360, 640)) is None  # no corner of its own
+
+
 def test_closer_view_takes_a_small_sheet_at_a_finer_whole_reduction():
     sheet = np.array([[100, 60], [300, 60], [300, 180], [100, 180]], np.int32)  # working pixels at 1/3
     box = S.sheets_box([sheet], 1 / 3)
