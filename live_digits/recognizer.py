@@ -108,9 +108,11 @@ class Recognizer:
         fitted = tuple(sheet_angle(outline) for outline in found.paper)
         edges = [cut_sheet_angle(outline, found.mask.shape) for outline in found.paper]
         turns = tuple(fit if edge is None or abs(edge - fit) < LEAST_TURN else edge for fit, edge in zip(fitted, edges))
+        if turns == fitted:
+            return found, boxes, probs
         turned = replace(found, turns=turns)
         moved = turns_of(turned, boxes) != turns_of(found, boxes)
-        if turns == fitted or not moved.any():
+        if not moved.any():
             return found, boxes, probs
         new_probs = self.classify(crops_of(turned)[1])
         before = np.mean([digit_score(p) for p in probs[moved]])
