@@ -256,7 +256,13 @@ def sheet_angle(outline: np.ndarray) -> float:
     """Degrees by which a sheet's edges are turned from the image's axes (counter-clockwise as seen), in [-45, 45):
     the writing on it is turned as much."""
     (_, _), (_, _), angle = cv2.minAreaRect(np.asarray(outline, np.float32).reshape(-1, 2))
-    return -((angle + 45.0) % 90.0 - 45.0)
+    return _as_turn(angle)
+
+
+def _as_turn(edge_degrees: float) -> float:
+    """The turn (as `sheet_angle`) of a rectangle one of whose edges runs at `edge_degrees` in the image's terms
+    (rows growing downwards): folded into a quarter turn, and counter-clockwise as seen."""
+    return float(-((edge_degrees + 45.0) % 90.0 - 45.0))
 
 
 FRAME_BAND = 6  # working pixels: an outline's corner this near the frame's edge (or beyond it) lies on that edge
@@ -289,7 +295,7 @@ def cut_sheet_angle(outline: np.ndarray, shape: tuple[int, ...]) -> float | None
     resultant = complex((length * np.cos(quarter)).sum(), (length * np.sin(quarter)).sum())
     if not corner or abs(resultant) < EDGES_AGREE * length.sum():
         return None
-    return float(-((math.degrees(math.atan2(resultant.imag, resultant.real)) / 4.0 + 45.0) % 90.0 - 45.0))
+    return _as_turn(math.degrees(math.atan2(resultant.imag, resultant.real)) / 4.0)
 
 
 def writing_turn(sheets: list[np.ndarray]) -> float:
