@@ -1070,6 +1070,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     candidates = standing_out(find_candidates(labels, stats, digit_height, region_height, region, writing_turn(paper)),
                               ink, mask)
     candidates = off_rows_of_bars(off_broken_lines(candidates, labels, ink, digit_height))
+    candidates = on_one_surface(candidates, work, mask, region)
     return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth, origin)
 
 
@@ -1265,6 +1266,61 @@ def off_rows_of_bars(candidates: list[Candidate]) -> list[Candidate]:
                 and min(abs(c.box[1] - y0), abs(c.box[1] - y1)) <= 2 * level]
         dropped |= {id(c) for c in row + ends}
     return [c for c in candidates if id(c) not in dropped]
+
+
+ONE_TINT = 0.035  # chromaticity: the most the paper on a digit's sides may differ in tint (digits on scenes: < 0.02)
+SIDE_BAND = 0.4  # of a candidate's height: the width of the band beside each of its sides where its surface is seen
+THIN = 1.5  # a mark this many times taller than wide (or wider than tall) is judged across its length alone
+SEEN_SIDE = 0.3  # of a band: the least part of it that must be bare surface in the region for it to tell anything
+
+
+def on_one_surface(candidates: list[Candidate], colour: np.ndarray, mask: np.ndarray,
+                   region: np.ndarray) -> list[Candidate]:
+    """The candidates that lie on one surface. A digit is written on a sheet, of one tint all round it; the dark
+    band along an object's edge (a box's, a mug's rim, a card's shadow) lies between two surfaces of different
+    tints, and with no sheet in view it is as upright as a 1. Judged across the mark: a thin one's two long sides
+    differ, a wider one's sides differ both ways (a card's corner), while a digit written near the sheet's edge
+    has the background beside one side only. Tint, not brightness: a shadow's edge may cross a digit. A grey
+    frame (`colour` of two dimensions) shows no tint, and keeps all."""
+    if not candidates or colour.ndim < 3:
+        return candidates
+    bare = cv2.bitwise_and(region, cv2.bitwise_not(cv2.dilate(mask, _SPECK)))
+    sums = cv2.integral(cv2.bitwise_and(colour, colour, mask=bare))  # per channel, summed over the bare surface
+    counts = cv2.integral(bare // 255)
+    kept = []
+    for candidate in candidates:
+        left, right, top, bottom = (_tint(sums, counts, band) for band in _side_bands(candidate.box, mask.shape))
+        across, along = _differ(left, right), _differ(top, bottom)
+        _, _, w, h = candidate.box
+        if not (across and along or across and h >= THIN * w or along and w >= THIN * h):
+            kept.append(candidate)
+    return kept
+
+
+def _side_bands(box: Box, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """(x0, y0, x1, y1) of the bands beside the box's left, right, top and bottom sides, inside the frame."""
+    x, y, w, h = box
+    reach = max(3, round(SIDE_BAND * h))
+    bands = ((x - reach, y, x, y + h), (x + w, y, x + w + reach, y + h),
+             (x, y - reach, x + w, y), (x, y + h, x + w, y + h + reach))
+    rows, cols = shape
+    return [(max(0, x0), max(0, y0), min(cols, x1), min(rows, y1)) for x0, y0, x1, y1 in bands]
+
+
+def _tint(sums: np.ndarray, counts: np.ndarray, band: tuple[int, int, int, int]) -> np.ndarray | None:
+    """The mean chromaticity of the bare surface in the band, from integral images (None: too little of it seen)."""
+    x0, y0, x1, y1 = band
+    if x1 <= x0 or y1 <= y0:
+        return None
+    seen = int(counts[y1, x1] - counts[y0, x1] - counts[y1, x0] + counts[y0, x0])
+    if seen < max(1.0, SEEN_SIDE * (x1 - x0) * (y1 - y0)):
+        return None
+    colour = (sums[y1, x1] - sums[y0, x1] - sums[y1, x0] + sums[y0, x0]).astype(np.float64)
+    return colour / max(1.0, float(colour.sum()))
+
+
+def _differ(tint: np.ndarray | None, other: np.ndarray | None) -> bool:
+    return tint is not None and other is not None and float(np.abs(tint - other).max()) > ONE_TINT
 
 
 TALLEST = 2.5  # in digit heights: the tallest a digit may be

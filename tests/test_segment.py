@@ -504,6 +504,25 @@ def test_a_row_of_solid_bars_of_one_height_is_no_digits_but_a_row_of_written_one
     assert [c.label for c in kept] == [10, 11, 12, 13]
 
 
+def test_the_dark_band_along_an_objects_edge_is_no_candidate_but_a_digit_near_a_sheets_edge_is(mnist):
+    # A pale card on a purple desk, the shadow along its left edge an upright dark band between the two; on the
+    # card a 1 written just under its top edge (the desk beside its top only) and a 0 in its middle.
+    frame = np.full((200, 300, 3), (200, 140, 190), np.uint8)
+    frame[50:, 150:] = (225, 230, 230)
+    frame[60:160, 146:150] = 60
+    ink = np.full(frame.shape[:2], 255, np.uint8)
+    write(ink, mnist_glyph(mnist, 2, 40), 220, 54)
+    write(ink, mnist_glyph(mnist, 3, 40), 180, 110)
+    frame[ink < 128] = INK
+    mask = np.where(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) < 128, 255, 0).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
+    candidates = [S.Candidate(tuple(int(v) for v in stats[label, :4]), label) for label in range(1, count)]
+    one, band, zero = sorted(candidates, key=lambda c: c.box[1])
+    region = np.full(mask.shape, 255, np.uint8)
+    assert S.on_one_surface(candidates, frame, mask, region) == [one, zero]
+    assert S.on_one_surface(candidates, frame[..., 1], mask, region) == candidates  # grey: no tint to judge by
+
+
 def test_a_digit_beside_a_dark_object_still_stands_out(mnist):
     page = blank_page()
     box = write(page, mnist_glyph(mnist, 0, 40), 200, 120)
