@@ -1287,40 +1287,42 @@ def on_one_surface(candidates: list[Candidate], colour: np.ndarray, mask: np.nda
     bare = cv2.bitwise_and(region, cv2.bitwise_not(cv2.dilate(mask, _SPECK)))
     sums = cv2.integral(cv2.bitwise_and(colour, colour, mask=bare))  # per channel, summed over the bare surface
     counts = cv2.integral(bare // 255)
-    kept = []
-    for candidate in candidates:
-        left, right, top, bottom = (_tint(sums, counts, band) for band in _side_bands(candidate.box, mask.shape))
-        across, along = _differ(left, right), _differ(top, bottom)
-        _, _, w, h = candidate.box
-        if not (across and along or across and h >= THIN * w or along and w >= THIN * h):
-            kept.append(candidate)
-    return kept
+    boxes = np.array([c.box for c in candidates])
+    tints, seen = _band_tints(sums, counts, _side_bands(boxes, mask.shape))  # (N, 4 bands, 3), (N, 4)
+    left, right, top, bottom = range(4)
+
+    def differ(one, other):
+        apart = np.abs(tints[:, one] - tints[:, other]).max(axis=1) > ONE_TINT
+        return apart & seen[:, one] & seen[:, other]
+
+    across, along = differ(left, right), differ(top, bottom)
+    w, h = boxes[:, W], boxes[:, H]
+    off = across & along | across & (h >= THIN * w) | along & (w >= THIN * h)
+    return [candidate for candidate, between in zip(candidates, off) if not between]
 
 
-def _side_bands(box: Box, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
-    """(x0, y0, x1, y1) of the bands beside the box's left, right, top and bottom sides, inside the frame."""
-    x, y, w, h = box
-    reach = max(3, round(SIDE_BAND * h))
-    bands = ((x - reach, y, x, y + h), (x + w, y, x + w + reach, y + h),
-             (x, y - reach, x + w, y), (x, y + h, x + w, y + h + reach))
+def _side_bands(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(N, 4, 4) x0, y0, x1, y1 of the bands beside each box's left, right, top and bottom sides, in the frame."""
+    x, y, w, h = boxes.T
+    reach = np.maximum(3, np.round(SIDE_BAND * h)).astype(int)
+    bands = np.stack([np.stack(band, axis=1) for band in (
+        (x - reach, y, x, y + h), (x + w, y, x + w + reach, y + h),
+        (x, y - reach, x + w, y), (x, y + h, x + w, y + h + reach))], axis=1)
     rows, cols = shape
-    return [(max(0, x0), max(0, y0), min(cols, x1), min(rows, y1)) for x0, y0, x1, y1 in bands]
+    return np.clip(bands, 0, [cols, rows, cols, rows])
 
 
-def _tint(sums: np.ndarray, counts: np.ndarray, band: tuple[int, int, int, int]) -> np.ndarray | None:
-    """The mean chromaticity of the bare surface in the band, from integral images (None: too little of it seen)."""
-    x0, y0, x1, y1 = band
-    if x1 <= x0 or y1 <= y0:
-        return None
-    seen = int(counts[y1, x1] - counts[y0, x1] - counts[y1, x0] + counts[y0, x0])
-    if seen < max(1.0, SEEN_SIDE * (x1 - x0) * (y1 - y0)):
-        return None
-    colour = (sums[y1, x1] - sums[y0, x1] - sums[y1, x0] + sums[y0, x0]).astype(np.float64)
-    return colour / max(1.0, float(colour.sum()))
+def _band_tints(sums: np.ndarray, counts: np.ndarray, bands: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean chromaticity, seen enough) of the bare surface in each band, from integral images."""
+    x0, y0, x1, y1 = (bands[..., i] for i in range(4))
 
+    def total(table):
+        return table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]
 
-def _differ(tint: np.ndarray | None, other: np.ndarray | None) -> bool:
-    return tint is not None and other is not None and float(np.abs(tint - other).max()) > ONE_TINT
+    area = np.maximum(x1 - x0, 0) * np.maximum(y1 - y0, 0)
+    seen = (area > 0) & (total(counts) >= np.maximum(1.0, SEEN_SIDE * area))
+    colour = total(sums).astype(np.float64)
+    return colour / np.maximum(colour.sum(axis=-1, keepdims=True), 1.0), seen
 
 
 TALLEST = 2.5  # in digit heights: the tallest a digit may be
