@@ -70,11 +70,12 @@ def to_mnist(ink: np.ndarray, box, mask: np.ndarray, label: int | None = None, a
 
 
 def writing_angles(sheets: list[np.ndarray], boxes: np.ndarray, least: float = LEAST_TURN,
-                   turns: tuple[float, ...] | None = None) -> np.ndarray:
+                   turns: tuple[float, ...] | None = None, layout_turn: float = 0.0) -> np.ndarray:
     """(N,) degrees each box's writing is turned: its sheet's angle (the sheet its centre lies on; `turns`, one a
-    sheet, where known, else `sheet_angle`), 0 off any sheet or on a sheet turned less than `least`."""
+    sheet, where known, else `sheet_angle`), 0 off any sheet or on a sheet turned less than `least`; with no sheet,
+    `layout_turn` (`segment.layout_turn`)."""
     boxes = np.asarray(boxes).reshape(-1, 4)
-    angles = np.zeros(len(boxes), np.float32)
+    angles = np.full(len(boxes), 0.0 if sheets or abs(layout_turn) < least else layout_turn, np.float32)
     for index, outline in enumerate(sheets):
         angle = sheet_angle(outline) if turns is None else turns[index]
         if abs(angle) < least:

@@ -220,8 +220,9 @@ def crops_of(found: Segmentation) -> tuple[np.ndarray, np.ndarray]:
 
 
 def turns_of(found: Segmentation, boxes: np.ndarray, least: float = LEAST_TURN) -> np.ndarray:
-    """(N,) degrees the writing in each working box of `found` is turned (`writing_angles`, its sheets' turns)."""
-    return writing_angles(found.paper, boxes, least, found.turns)
+    """(N,) degrees the writing in each working box of `found` is turned (`writing_angles`: its sheets' turns, or
+    with none, the writing's own layout)."""
+    return writing_angles(found.paper, boxes, least, found.turns, found.layout_turn)
 
 
 def input_box(picture: np.ndarray, found: Segmentation, box) -> tuple[int, int, int, int]:

@@ -60,6 +60,7 @@ class Segmentation:
     noisy: bool = False  # sensor noise ruled the frame, and it was read smoothed
     origin: tuple[int, int] = (0, 0)  # the input pixel (x, y) at the working images' corner: a closer view's
     turns: tuple[float, ...] | None = None  # per sheet, the degrees its writing is turned (None: `sheet_angle`)
+    layout_turn: float = 0.0  # with no sheet found, the degrees the writing is turned, as its own layout shows
 
     def to_input(self, box: Box) -> Box:
         """A working-resolution box in the input's pixels."""
@@ -305,6 +306,43 @@ def writing_turn(sheets: list[np.ndarray]) -> float:
         return 0.0
     angle = sheet_angle(max(sheets, key=lambda outline: cv2.contourArea(outline.astype(np.float32))))
     return angle if abs(angle) >= LEAST_TURN else 0.0
+
+
+NEIGHBOURS = 1.6  # in heights: the farthest apart two marks' centres may be to be neighbours in the writing
+LAYOUT_PAIRS = 4  # the fewest pairs of neighbours whose offsets show the writing's turn
+LAYOUT_AGREE = 0.8  # the least agreement of their turns (as EDGES_AGREE: 1 all alike; 15 degrees apart: 0.87)
+# Degrees: less turned, lines of numbers read right as they are, and turning a small crop costs it sharpness (a
+# layout's turn is less sure than a sheet's edges').
+LAYOUT_LEAST_TURN = 12.0
+
+
+def layout_turn(boxes: np.ndarray) -> float:
+    """The turn (as `sheet_angle`) of writing on no sheet found (a page filling the frame, held askew), from the
+    writing itself: the digits of a number follow one another along its line, and lines lie one under another, so
+    the offsets between neighbouring marks of about one height run along the writing or across it (a quarter turn
+    folds the two together). 0 unless LAYOUT_PAIRS pairs agree on a turn of at least LAYOUT_LEAST_TURN."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if len(boxes) < LAYOUT_PAIRS + 1:
+        return 0.0
+    centres = boxes[:, :2] + boxes[:, 2:] / 2
+    heights = boxes[:, 3]
+    offsets = centres[None, :, :] - centres[:, None, :]
+    distance = np.hypot(offsets[..., 0], offsets[..., 1])
+    taller = np.maximum(heights[:, None], heights[None, :])
+    alike = (taller <= 1.5 * np.minimum(heights[:, None], heights[None, :])) & (distance <= NEIGHBOURS * taller)
+    np.fill_diagonal(alike, False)
+    distance = np.where(alike, distance, np.inf)
+    nearest = distance.argmin(axis=1)
+    pairs = {tuple(sorted((i, int(j)))) for i, j in enumerate(nearest) if np.isfinite(distance[i, j])}
+    if len(pairs) < LAYOUT_PAIRS:
+        return 0.0
+    steps = np.array([offsets[i, j] for i, j in pairs])
+    quarter = np.radians(4.0 * np.degrees(np.arctan2(steps[:, 1], steps[:, 0])))
+    resultant = complex(np.cos(quarter).sum(), np.sin(quarter).sum())
+    if abs(resultant) < LAYOUT_AGREE * len(pairs):
+        return 0.0
+    turn = _as_turn(math.degrees(math.atan2(resultant.imag, resultant.real)) / 4.0)
+    return turn if abs(turn) >= LAYOUT_LEAST_TURN else 0.0
 
 
 PAPER_SIDE = 160  # the coarse copy the sheet is looked for in
@@ -1071,7 +1109,9 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
                               ink, mask)
     candidates = off_rows_of_bars(off_broken_lines(candidates, labels, ink, digit_height))
     candidates = on_one_surface(candidates, work, mask, region)
-    return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth, origin)
+    turn = 0.0 if paper else layout_turn(np.array([c.box for c in candidates]))
+    return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth, origin,
+                        layout_turn=turn)
 
 
 VIEW_MARGIN = 0.03  # of the sheets' size: room around them for their edges and the shadow along them

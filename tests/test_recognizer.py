@@ -165,6 +165,26 @@ def test_a_turned_sheet_in_a_corner_of_the_frame_is_read_along_its_lines(recogni
     assert tally.order_edits <= 2
 
 
+def test_a_page_filling_the_frame_held_askew_is_read_along_its_lines(recognizer, mnist):
+    # No sheet's edge in view to show the turn: the writing's own layout does. Unturned, the 20-degree slope of its
+    # lines mixed the numbers of the two lines up.
+    page = blank_page(900, 600)
+    lines = [[[0, 1, 4], [7, 3]], [[11, 2], [1, 10, 4]]]
+    texts = []
+    for row, line in enumerate(lines):
+        x = 150
+        for number in line:
+            for index in number:
+                glyph = mnist_glyph(mnist, index, 40)
+                write(page, glyph, x, 230 + 80 * row)
+                x += glyph.shape[1] + 6
+            texts.append("".join(str(EASY[i]) for i in number))
+            x += 80
+    turn = cv2.getRotationMatrix2D((450, 300), 20.0, 1.0)
+    askew = cv2.warpAffine(page, turn, (900, 600), flags=cv2.INTER_LINEAR, borderValue=int(np.median(page)))
+    assert [n.text for n in recognizer.recognize(cv2.cvtColor(askew, cv2.COLOR_GRAY2BGR)).numbers] == texts
+
+
 def test_confidence_is_a_setting(recognizer, mnist):
     page, _ = page_of(mnist, [[[0, 1]]])
     detections = recognizer.detect(page)

@@ -607,6 +607,25 @@ def test_writing_turn_is_the_largest_sheets_when_turned_enough(degrees):
     assert S.writing_turn([]) == 0.0
 
 
+@pytest.mark.parametrize("degrees", [20.0, -30.0, 5.0])
+def test_the_layout_of_writing_shows_its_turn(degrees):
+    # Two lines of numbers, digits of slightly different sizes a little off their line, turned about the page's
+    # centre; then marks strewn at random, which show no turn.
+    rng = np.random.default_rng(1)
+    centres, sizes = [], []
+    for line in range(2):
+        for position in [0, 1, 2, 4, 5, 6, 7]:
+            centres.append((100 + 34 * position, 200 + 70 * line + rng.normal(0, 3)))
+            sizes.append((rng.uniform(20, 30), rng.uniform(36, 44)))
+    turned = cv2.transform(np.float32(centres)[None], cv2.getRotationMatrix2D((250, 235), degrees, 1.0))[0]
+    boxes = np.array([(x - w / 2, y - h / 2, w, h) for (x, y), (w, h) in zip(turned, sizes)])
+    expected = degrees if abs(degrees) >= S.LAYOUT_LEAST_TURN else 0.0
+    assert S.layout_turn(boxes) == pytest.approx(expected, abs=3.0)
+    strewn = np.column_stack([rng.uniform(0, 600, (14, 2)), np.full((14, 2), 40.0)])
+    assert S.layout_turn(strewn) == 0.0
+    assert S.layout_turn(boxes[:3]) == 0.0
+
+
 @pytest.mark.parametrize("degrees", [25.0, -30.0, 5.0])
 def test_sheet_angle_is_the_turn_of_its_edges(degrees):
     corners = np.float32([[100, 100], [500, 100], [500, 400], [100, 400]])
