@@ -64,7 +64,10 @@ class Recognizer:
         view = writing_view(picture.shape, found, boxes, probs, self.confidence, self.work_side)
         if view is not None:
             closer = self._read(picture, view, timings)
-            if same_writing(found, closer[0]):
+            # Faint strokes may drown in the grain of the finer pixels: a view that reads fewer digits surely is
+            # no closer look at them.
+            if same_writing(found, closer[0]) and (sure_digits(closer[0], closer[2], self.confidence)
+                                                   >= sure_digits(found, probs, self.confidence)):
                 found, boxes, probs = closer
         start = time.perf_counter()
         probs = self._finer_look(found, picture, boxes, probs)
@@ -244,6 +247,12 @@ TURN_MARGIN = 0.05  # how much more surely, on average, the writing must read tu
 SMALL_WRITING = 16
 WRITING_MARGIN = 4.0  # in digit heights: room around the digits read, for those that were not
 SAME_HEIGHT = 1.5  # how far a closer view's digit height may stray from the one its scale leads to expect
+
+
+def sure_digits(found: Segmentation, probs: np.ndarray, confidence: float) -> int:
+    """How many of the candidates in `found`, whole (the first of its crops, `crop_list`), read as a digit at least
+    `confidence` surely."""
+    return sum(digit_score(p) >= confidence for p in probs[: len(found.candidates)])
 
 
 def same_writing(found: Segmentation, closer: Segmentation) -> bool:

@@ -185,6 +185,18 @@ def test_a_page_filling_the_frame_held_askew_is_read_along_its_lines(recognizer,
     assert [n.text for n in recognizer.recognize(cv2.cvtColor(askew, cv2.COLOR_GRAY2BGR)).numbers] == texts
 
 
+def test_a_closer_view_that_reads_fewer_digits_surely_is_not_taken():
+    # Faint pencil on yellow squared paper, small: read at the working scale, 9 of its 17 digits come out right; its
+    # closer view at the input's own pixels, where the strokes drown in the paper's grain, read 4.
+    from live_digits.evaluation import score
+    from live_digits.scenes import render_scene
+
+    scene = render_scene(160170, "squared")
+    stills = Recognizer.for_stills()
+    assert score(scene.digits, scene.numbers, stills.recognize(scene.image)).correct_digits >= 9
+    assert stills.last_segmentation.origin == (0, 0)  # read in the whole frame, not the closer view
+
+
 def test_confidence_is_a_setting(recognizer, mnist):
     page, _ = page_of(mnist, [[[0, 1]]])
     detections = recognizer.detect(page)
