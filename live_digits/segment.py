@@ -329,7 +329,7 @@ def layout_turn(boxes: np.ndarray) -> float:
     offsets = centres[None, :, :] - centres[:, None, :]
     distance = np.hypot(offsets[..., 0], offsets[..., 1])
     taller = np.maximum(heights[:, None], heights[None, :])
-    alike = (taller <= 1.5 * np.minimum(heights[:, None], heights[None, :])) & (distance <= NEIGHBOURS * taller)
+    alike = (taller <= PEER_RATIO * np.minimum(heights[:, None], heights[None, :])) & (distance <= NEIGHBOURS * taller)
     np.fill_diagonal(alike, False)
     distance = np.where(alike, distance, np.inf)
     nearest = distance.argmin(axis=1)
@@ -337,7 +337,7 @@ def layout_turn(boxes: np.ndarray) -> float:
     if len(pairs) < LAYOUT_PAIRS:
         return 0.0
     steps = np.array([offsets[i, j] for i, j in pairs])
-    quarter = np.radians(4.0 * np.degrees(np.arctan2(steps[:, 1], steps[:, 0])))
+    quarter = 4.0 * np.arctan2(steps[:, 1], steps[:, 0])
     resultant = complex(np.cos(quarter).sum(), np.sin(quarter).sum())
     if abs(resultant) < LAYOUT_AGREE * len(pairs):
         return 0.0
@@ -1055,8 +1055,9 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     holds more detail there (`closer_view`), measure each pixel's darkness against its paper, threshold it by
     hysteresis above the frame's grain, remove ruled and grid lines, then take the components, join the strokes of
     one digit and give blobs of touching digits their cuts; drop the dashes of a faint line that the threshold
-    broke, and rows of bars alike (a keyboard's, a grid's). `view`: (box in input pixels, working scale), a closer
-    view to read instead, as `closer_view` gives it."""
+    broke, rows of bars alike (a keyboard's, a grid's) and marks between surfaces of two tints (an object's edge);
+    with no sheet found, take the writing's turn from its layout. `view`: (box in input pixels, working scale), a
+    closer view to read instead, as `closer_view` gives it."""
     picture = to_uint8(image)
     scale = working_scale(picture.shape, work_side)
     work = resize_to_work(picture, scale)
