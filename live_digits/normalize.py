@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from live_digits.segment import LEAST_TURN, darkest_channel, sheet_angle
+from live_digits.segment import LAYOUT_LEAST_TURN, LEAST_TURN, darkest_channel, sheet_angle
 
 MNIST_SIZE = 28
 MNIST_BOX = 20  # the digit's long side inside the 28x28 image
@@ -72,18 +72,20 @@ def to_mnist(ink: np.ndarray, box, mask: np.ndarray, label: int | None = None, a
 def writing_angles(sheets: list[np.ndarray], boxes: np.ndarray, least: float = LEAST_TURN,
                    turns: tuple[float, ...] | None = None, layout_turn: float = 0.0) -> np.ndarray:
     """(N,) degrees each box's writing is turned: its sheet's angle (the sheet its centre lies on; `turns`, one a
-    sheet, where known, else `sheet_angle`), 0 off any sheet or on a sheet turned less than `least`; with no sheet,
-    `layout_turn` (`segment.layout_turn`)."""
+    sheet, where known, else `sheet_angle`), 0 where that is less than `least`. Off any sheet, and on a sheet as good
+    as level (turned less than LEAST_TURN) where the writing's own `layout_turn` (`segment.layout_turn`, 0 when it
+    shows none) runs another way by LAYOUT_LEAST_TURN or more: that layout turn where it is at least `least`, else
+    0."""
     boxes = np.asarray(boxes).reshape(-1, 4)
-    angles = np.full(len(boxes), 0.0 if sheets or abs(layout_turn) < least else layout_turn, np.float32)
+    angles = np.full(len(boxes), layout_turn if abs(layout_turn) >= least else 0.0, np.float32)
     for index, outline in enumerate(sheets):
         angle = sheet_angle(outline) if turns is None else turns[index]
-        if abs(angle) < least:
-            continue
+        if abs(angle) < LEAST_TURN and abs(layout_turn - angle) >= LAYOUT_LEAST_TURN:
+            continue  # on a sheet as good as level, the writing runs its own way (a line running uphill)
         contour = np.asarray(outline, np.float32).reshape(-1, 1, 2)
         for i, (x, y, w, h) in enumerate(boxes):
             if cv2.pointPolygonTest(contour, (float(x + w / 2), float(y + h / 2)), False) >= 0:
-                angles[i] = angle
+                angles[i] = angle if abs(angle) >= least else 0.0
     return angles
 
 

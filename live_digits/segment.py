@@ -60,7 +60,7 @@ class Segmentation:
     noisy: bool = False  # sensor noise ruled the frame, and it was read smoothed
     origin: tuple[int, int] = (0, 0)  # the input pixel (x, y) at the working images' corner: a closer view's
     turns: tuple[float, ...] | None = None  # per sheet, the degrees its writing is turned (None: `sheet_angle`)
-    layout_turn: float = 0.0  # with no sheet found, the degrees the writing is turned, as its own layout shows
+    layout_turn: float = 0.0  # the degrees the writing is turned as its own layout shows, where no sheet's edges do
 
     def to_input(self, box: Box) -> Box:
         """A working-resolution box in the input's pixels."""
@@ -308,7 +308,7 @@ def writing_turn(sheets: list[np.ndarray]) -> float:
     return angle if abs(angle) >= LEAST_TURN else 0.0
 
 
-NEIGHBOURS = 1.6  # in heights: the farthest apart two marks' centres may be to be neighbours in the writing
+NEIGHBOURS = 1.4  # in heights: the farthest apart two marks' centres may be to be neighbours in the writing
 LAYOUT_PAIRS = 4  # the fewest pairs of neighbours whose offsets show the writing's turn
 LAYOUT_AGREE = 0.8  # the least agreement of their turns (as EDGES_AGREE: 1 all alike; 15 degrees apart: 0.87)
 # Degrees: less turned, lines of numbers read right as they are, and turning a small crop costs it sharpness (a
@@ -317,8 +317,8 @@ LAYOUT_LEAST_TURN = 12.0
 
 
 def layout_turn(boxes: np.ndarray) -> float:
-    """The turn (as `sheet_angle`) of writing on no sheet found (a page filling the frame, held askew), from the
-    writing itself: the digits of a number follow one another along its line, and lines lie one under another, so
+    """The turn (as `sheet_angle`) of writing where no sheet's edges show one (a page filling the frame held askew,
+    a line of numbers running uphill on a level sheet), from the writing itself: the digits of a number follow one another along its line, and lines lie one under another, so
     the offsets between neighbouring marks of about one height run along the writing or across it (a quarter turn
     folds the two together). 0 unless LAYOUT_PAIRS pairs agree on a turn of at least LAYOUT_LEAST_TURN."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
@@ -1056,7 +1056,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     hysteresis above the frame's grain, remove ruled and grid lines, then take the components, join the strokes of
     one digit and give blobs of touching digits their cuts; drop the dashes of a faint line that the threshold
     broke, rows of bars alike (a keyboard's, a grid's) and marks between surfaces of two tints (an object's edge);
-    with no sheet found, take the writing's turn from its layout. `view`: (box in input pixels, working scale), a
+    and take the writing's turn from its layout, for where no sheet's edges show one. `view`: (box in input pixels, working scale), a
     closer view to read instead, as `closer_view` gives it."""
     picture = to_uint8(image)
     scale = working_scale(picture.shape, work_side)
@@ -1110,7 +1110,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
                               ink, mask)
     candidates = off_rows_of_bars(off_broken_lines(candidates, labels, ink, digit_height))
     candidates = on_one_surface(candidates, work, mask, region)
-    turn = 0.0 if paper else layout_turn(np.array([c.box for c in candidates]))
+    turn = layout_turn(np.array([c.box for c in candidates]))
     return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth, origin,
                         layout_turn=turn)
 

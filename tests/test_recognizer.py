@@ -185,6 +185,25 @@ def test_a_page_filling_the_frame_held_askew_is_read_along_its_lines(recognizer,
     assert [n.text for n in recognizer.recognize(cv2.cvtColor(askew, cv2.COLOR_GRAY2BGR)).numbers] == texts
 
 
+def test_numbers_running_uphill_on_a_level_sheet_are_read_along_their_lines(recognizer, mnist):
+    # A level sheet on a dark desk, its edges showing no turn; the numbers climb 18 degrees, each digit upright.
+    # Read along the sheet's rows, the numbers of the two lines were mixed up.
+    frame = np.full((600, 900), 50, np.uint8)
+    frame[60:560, 80:840] = blank_page(760, 500)
+    lines = [[[0, 1, 4], [7, 3]], [[11, 2], [1, 10, 4]]]
+    texts, climb = [], np.tan(np.radians(18.0))
+    for row, line in enumerate(lines):
+        x = 150
+        for number in line:
+            for index in number:
+                glyph = mnist_glyph(mnist, index, 40)
+                write(frame, glyph, x, round(330 + 120 * row - (x - 150) * climb))
+                x += glyph.shape[1] + 6
+            texts.append("".join(str(EASY[i]) for i in number))
+            x += 80
+    assert [n.text for n in recognizer.recognize(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)).numbers] == texts
+
+
 def test_a_closer_view_that_reads_fewer_digits_surely_is_not_taken():
     # Faint pencil on yellow squared paper, small: read at the working scale, 9 of its 17 digits come out right; its
     # closer view at the input's own pixels, where the strokes drown in the paper's grain, read 4.
