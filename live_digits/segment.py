@@ -318,9 +318,10 @@ LAYOUT_LEAST_TURN = 12.0
 
 def layout_turn(boxes: np.ndarray) -> float:
     """The turn (as `sheet_angle`) of writing where no sheet's edges show one (a page filling the frame held askew,
-    a line of numbers running uphill on a level sheet), from the writing itself: the digits of a number follow one another along its line, and lines lie one under another, so
-    the offsets between neighbouring marks of about one height run along the writing or across it (a quarter turn
-    folds the two together). 0 unless LAYOUT_PAIRS pairs agree on a turn of at least LAYOUT_LEAST_TURN."""
+    a line of numbers running uphill on a level sheet), from the writing itself: the digits of a number follow one
+    another along its line, and lines lie one under another, so the offsets between neighbouring marks of about one
+    height run along the writing or across it (a quarter turn folds the two together). 0 unless LAYOUT_PAIRS pairs
+    agree on a turn of at least LAYOUT_LEAST_TURN."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     if len(boxes) < LAYOUT_PAIRS + 1:
         return 0.0
@@ -1056,8 +1057,8 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     hysteresis above the frame's grain, remove ruled and grid lines, then take the components, join the strokes of
     one digit and give blobs of touching digits their cuts; drop the dashes of a faint line that the threshold
     broke, rows of bars alike (a keyboard's, a grid's) and marks between surfaces of two tints (an object's edge);
-    and take the writing's turn from its layout, for where no sheet's edges show one. `view`: (box in input pixels, working scale), a
-    closer view to read instead, as `closer_view` gives it."""
+    and take the writing's turn from its layout, for where no sheet's edges show one. `view`: (box in input pixels,
+    working scale), a closer view to read instead, as `closer_view` gives it."""
     picture = to_uint8(image)
     scale = working_scale(picture.shape, work_side)
     work = resize_to_work(picture, scale)
