@@ -291,12 +291,18 @@ def cut_sheet_angle(outline: np.ndarray, shape: tuple[int, ...]) -> float | None
     step, length = step[long], length[long]
     direction = np.degrees(np.arctan2(step[:, 1], step[:, 0])) % 180.0
     corner = (np.abs((direction[:, None] - direction[None, :]) % 180.0 - 90.0) <= CORNER_SLACK).any()
-    # Each edge's turn folded into a quarter turn: 4x its angle on the circle, where a rectangle's edges agree.
-    quarter = np.radians(4.0 * direction)
-    resultant = complex((length * np.cos(quarter)).sum(), (length * np.sin(quarter)).sum())
-    if not corner or abs(resultant) < EDGES_AGREE * length.sum():
-        return None
-    return _as_turn(math.degrees(math.atan2(resultant.imag, resultant.real)) / 4.0)
+    turn, agreement = _folded_turn(np.radians(direction), length)
+    return turn if corner and agreement >= EDGES_AGREE else None
+
+
+def _folded_turn(directions: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """(turn as `sheet_angle`, agreement from 0 to 1) of lines running at `directions` (radians, in the image's
+    terms), weighted: each folded into a quarter turn, 4x its angle on the circle, where a rectangle's edges (or a
+    page's rows and columns) agree."""
+    quarter = 4.0 * directions
+    resultant = complex((weights * np.cos(quarter)).sum(), (weights * np.sin(quarter)).sum())
+    turn = _as_turn(math.degrees(math.atan2(resultant.imag, resultant.real)) / 4.0)
+    return turn, abs(resultant) / weights.sum()
 
 
 def writing_turn(sheets: list[np.ndarray]) -> float:
@@ -338,12 +344,8 @@ def layout_turn(boxes: np.ndarray) -> float:
     if len(pairs) < LAYOUT_PAIRS:
         return 0.0
     steps = np.array([offsets[i, j] for i, j in pairs])
-    quarter = 4.0 * np.arctan2(steps[:, 1], steps[:, 0])
-    resultant = complex(np.cos(quarter).sum(), np.sin(quarter).sum())
-    if abs(resultant) < LAYOUT_AGREE * len(pairs):
-        return 0.0
-    turn = _as_turn(math.degrees(math.atan2(resultant.imag, resultant.real)) / 4.0)
-    return turn if abs(turn) >= LAYOUT_LEAST_TURN else 0.0
+    turn, agreement = _folded_turn(np.arctan2(steps[:, 1], steps[:, 0]), np.ones(len(steps)))
+    return turn if agreement >= LAYOUT_AGREE and abs(turn) >= LAYOUT_LEAST_TURN else 0.0
 
 
 PAPER_SIDE = 160  # the coarse copy the sheet is looked for in
