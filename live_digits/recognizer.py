@@ -61,6 +61,12 @@ class Recognizer:
         picture = to_uint8(image)
         timings = {"segment": 0.0, "normalize": 0.0, "classify": 0.0}
         found, boxes, probs = self._read(picture, None, timings)
+        if found.paper and sure_digits(found, probs, self.confidence) == 0:
+            # A bright wall or card can pass for the sheet while the written one is missed: where nothing on the
+            # sheets found reads as a digit, the whole frame is read too, and taken when it holds writing.
+            whole = self._read(picture, None, timings, sheets=False)
+            if holds_writing(whole[0], whole[2], self.confidence):
+                found, boxes, probs = whole
         view = writing_view(picture.shape, found, boxes, probs, self.confidence, self.work_side)
         if view is not None:
             closer = self._read(picture, view, timings)
@@ -86,11 +92,11 @@ class Recognizer:
         self.last_segmentation = found
         return detections
 
-    def _read(self, picture: np.ndarray, view, timings: dict[str, float]):
-        """(segmentation, crop boxes, their probabilities) of the picture, or of a closer `view` of it; each
-        stage's time added to `timings`."""
+    def _read(self, picture: np.ndarray, view, timings: dict[str, float], sheets: bool = True):
+        """(segmentation, crop boxes, their probabilities) of the picture, or of a closer `view` of it (`sheets`:
+        False reads the whole frame, sheets or not); each stage's time added to `timings`."""
         start = time.perf_counter()
-        found = segment(picture, self.work_side, view)
+        found = segment(picture, self.work_side, view, sheets)
         cut = time.perf_counter()
         boxes, crops = crops_of(found)
         normalized = time.perf_counter()
@@ -239,6 +245,7 @@ def digit_score(probs: np.ndarray) -> float:
     return 0.0 if best == NOT_A_DIGIT else float(probs[best])
 
 
+WRITING_AT_LEAST = 3  # digits other than 1s read surely in a whole frame for it to count as writing
 TURN_MARGIN = 0.05  # how much more surely, on average, the writing must read turned as a sheet's edges say
 
 
@@ -253,6 +260,15 @@ def sure_digits(found: Segmentation, probs: np.ndarray, confidence: float) -> in
     """How many of the candidates in `found`, whole (the first of its crops, `crop_list`), read as a digit at least
     `confidence` surely."""
     return sum(digit_score(p) >= confidence for p in probs[: len(found.candidates)])
+
+
+def holds_writing(found: Segmentation, probs: np.ndarray, confidence: float) -> bool:
+    """Whether the candidates in `found` read as writing: at least WRITING_AT_LEAST digits other than 1s read surely
+    (a desk's grain, a fold or an object's edge reads as 1s, a few other digits among them at most)."""
+    whole = probs[: len(found.candidates)]
+    best = whole.argmax(axis=1)
+    sure = (best != NOT_A_DIGIT) & (best != 1) & (whole.max(axis=1) >= confidence)
+    return int(np.count_nonzero(sure)) >= WRITING_AT_LEAST
 
 
 def same_writing(found: Segmentation, closer: Segmentation) -> bool:

@@ -1051,7 +1051,8 @@ def cuts_in_two(column_ink: np.ndarray) -> list[int]:
 SMALLEST_SIDE = 8  # working pixels: a strip narrower than this holds no digit (and leaves no coarse copy to look at)
 
 
-def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, float] | None = None) -> Segmentation:
+def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, float] | None = None,
+            sheets: bool = True) -> Segmentation:
     """Candidate digits in `image` (any dtype/channels), with the ink and masks they were cut from.
 
     At the working resolution: find the sheets (else read the whole frame) and look closer at them when the input
@@ -1060,7 +1061,8 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     one digit and give blobs of touching digits their cuts; drop the dashes of a faint line that the threshold
     broke, rows of bars alike (a keyboard's, a grid's) and marks between surfaces of two tints (an object's edge);
     and take the writing's turn from its layout, for where no sheet's edges show one. `view`: (box in input pixels,
-    working scale), a closer view to read instead, as `closer_view` gives it."""
+    working scale), a closer view to read instead, as `closer_view` gives it. `sheets`: False reads the whole frame
+    even where a sheet stands out."""
     picture = to_uint8(image)
     scale = working_scale(picture.shape, work_side)
     work = resize_to_work(picture, scale)
@@ -1068,7 +1070,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     if min(gray.shape) < SMALLEST_SIDE:
         nothing = np.zeros(gray.shape, np.uint8)
         return Segmentation([], nothing.astype(np.uint16), nothing, nothing, scale, picture.shape[:2], [], 0.0)
-    paper = find_paper(gray, work)
+    paper = find_paper(gray, work) if sheets else []
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
     origin = (0, 0)
     if view is None and paper:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from live_digits.classify import NOT_A_DIGIT
-from live_digits.recognizer import Recognizer, choose_cuts, crop_list, digit_score
+from live_digits.recognizer import Recognizer, choose_cuts, crop_list, digit_score, holds_writing
 from live_digits.segment import Candidate
 
 from test_segment import blank_page, mnist_glyph, write
@@ -216,6 +216,17 @@ def test_a_closer_view_that_reads_fewer_digits_surely_is_not_taken():
     assert stills.last_segmentation.origin == (0, 0)  # read in the whole frame, not the closer view
 
 
+def test_writing_beside_a_wall_taken_for_the_sheet_is_read(recognizer):
+    # A bright wall between a card and the frame's edges passes for the sheet, and the written sheet beside it, a
+    # shade darker, is missed: nothing on the "sheet" reads as a digit, so the whole frame is read (0 -> 16 of 17).
+    from live_digits.evaluation import score
+    from live_digits.scenes import render_scene
+
+    scene = render_scene(180000, "plain")
+    assert score(scene.digits, scene.numbers, recognizer.recognize(scene.image)).correct_digits >= 15
+    assert recognizer.last_segmentation.paper == []
+
+
 def test_confidence_is_a_setting(recognizer, mnist):
     page, _ = page_of(mnist, [[[0, 1]]])
     detections = recognizer.detect(page)
@@ -241,6 +252,24 @@ def test_a_number_among_marks_that_are_no_digit_is_read_whole(recognizer):
              Detection((32, 10, 12, 20), one_hot(2, 0.95)), Detection((48, 12, 10, 16), one_hot(NOT_A_DIGIT, 0.9)),
              Detection((62, 14, 8, 14), one_hot(NOT_A_DIGIT, 0.9))]
     assert [n.text for n in recognizer.read(marks).numbers] == ["12"]
+
+
+def test_a_frame_of_1s_holds_no_writing():
+    # A desk's grain and an object's edges read as 1s: only other digits read surely tell writing.
+    from types import SimpleNamespace
+
+    def probs(digit, p):
+        row = np.full(11, (1 - p) / 10)
+        row[digit] = p
+        return row
+
+    found = SimpleNamespace(candidates=[None] * 5)
+    ones = np.array([probs(1, 0.99)] * 4 + [probs(7, 0.9)])
+    writing = np.array([probs(1, 0.99), probs(7, 0.9), probs(4, 0.8), probs(3, 0.95), probs(NOT_A_DIGIT, 0.9)])
+    unsure = np.array([probs(1, 0.99), probs(7, 0.4), probs(4, 0.8), probs(3, 0.95), probs(NOT_A_DIGIT, 0.9)])
+    assert not holds_writing(found, ones, 0.5)
+    assert holds_writing(found, writing, 0.5)
+    assert not holds_writing(found, unsure, 0.5)
 
 
 def test_digit_score():
