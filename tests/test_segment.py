@@ -523,6 +523,20 @@ def test_the_dark_band_along_an_objects_edge_is_no_candidate_but_a_digit_near_a_
     assert S.on_one_surface(candidates, frame[..., 1], mask, region) == candidates  # grey: no tint to judge by
 
 
+def test_a_wide_mark_as_faint_as_a_desks_grain_is_no_candidate_but_a_marker_digit_or_a_pencil_one_is():
+    # Darkness against the paper (0 = paper): a soft grain stripe 10 px wide, 40 levels dark; a 1 drawn with a
+    # marker, as wide and 200 dark; a pencil 7 two pixels wide, 30 dark.
+    ink = np.zeros((120, 200), np.uint8)
+    ink[10:110, 20:30] = 40
+    ink[10:110, 80:90] = 200
+    cv2.polylines(ink, [np.array([[140, 30], [180, 30], [155, 100]], np.int32)], False, 30, 2)
+    mask = np.where(ink > 0, 255, 0).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
+    stripe, marker, pencil = sorted((S.Candidate(tuple(int(v) for v in stats[label, :4]), label)
+                                     for label in range(1, count)), key=lambda c: c.box[0])
+    assert S.dark_for_their_width([stripe, marker, pencil], labels, ink, mask) == [marker, pencil]
+
+
 def test_a_digit_beside_a_dark_object_still_stands_out(mnist):
     page = blank_page()
     box = write(page, mnist_glyph(mnist, 0, 40), 200, 120)
