@@ -61,11 +61,13 @@ class Recognizer:
         picture = to_uint8(image)
         timings = {"segment": 0.0, "normalize": 0.0, "classify": 0.0}
         found, boxes, probs = self._read(picture, None, timings)
-        if found.paper and sure_digits(found, probs, self.confidence) == 0:
-            # A bright wall or card can pass for the sheet while the written one is missed: where nothing on the
-            # sheets found reads as a digit, the whole frame is read too, and taken when it holds writing.
+        if found.paper and writing(found, probs, self.confidence) < WRITING_AT_LEAST:
+            # A bright wall or card can pass for the sheet while the written one is missed, and a shadow's band across
+            # a page can part it into two "sheets" with the writing in neither: where the sheets found hold no
+            # writing, the whole frame is read too, and taken when it holds that much more.
             whole = self._read(picture, None, timings, sheets=False)
-            if holds_writing(whole[0], whole[2], self.confidence):
+            more = writing(whole[0], whole[2], self.confidence) - writing(found, probs, self.confidence)
+            if more >= WRITING_AT_LEAST:
                 found, boxes, probs = whole
         view = writing_view(picture.shape, found, boxes, probs, self.confidence, self.work_side)
         if view is not None:
@@ -245,7 +247,7 @@ def digit_score(probs: np.ndarray) -> float:
     return 0.0 if best == NOT_A_DIGIT else float(probs[best])
 
 
-WRITING_AT_LEAST = 3  # digits other than 1s read surely in a whole frame for it to count as writing
+WRITING_AT_LEAST = 3  # digits other than 1s read surely (`writing`): the least that counts as writing
 TURN_MARGIN = 0.05  # how much more surely, on average, the writing must read turned as a sheet's edges say
 
 
@@ -262,13 +264,12 @@ def sure_digits(found: Segmentation, probs: np.ndarray, confidence: float) -> in
     return sum(digit_score(p) >= confidence for p in probs[: len(found.candidates)])
 
 
-def holds_writing(found: Segmentation, probs: np.ndarray, confidence: float) -> bool:
-    """Whether the candidates in `found` read as writing: at least WRITING_AT_LEAST digits other than 1s read surely
-    (a desk's grain, a fold or an object's edge reads as 1s, a few other digits among them at most)."""
+def writing(found: Segmentation, probs: np.ndarray, confidence: float) -> int:
+    """How much writing the candidates in `found` hold: the digits other than 1s among them read surely (a desk's
+    grain, a fold or an object's edge reads as 1s, a few other digits among them at most)."""
     whole = probs[: len(found.candidates)]
     best = whole.argmax(axis=1)
-    sure = (best != NOT_A_DIGIT) & (best != 1) & (whole.max(axis=1) >= confidence)
-    return int(np.count_nonzero(sure)) >= WRITING_AT_LEAST
+    return int(np.count_nonzero((best != NOT_A_DIGIT) & (best != 1) & (whole.max(axis=1) >= confidence)))
 
 
 def same_writing(found: Segmentation, closer: Segmentation) -> bool:
