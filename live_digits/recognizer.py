@@ -61,13 +61,13 @@ class Recognizer:
         picture = to_uint8(image)
         timings = {"segment": 0.0, "normalize": 0.0, "classify": 0.0}
         found, boxes, probs = self._read(picture, None, timings)
-        if found.paper and writing(found, probs, self.confidence) < WRITING_AT_LEAST:
+        on_sheets = writing(found, probs, self.confidence)
+        if found.paper and on_sheets < WRITING_AT_LEAST:
             # A bright wall or card can pass for the sheet while the written one is missed, and a shadow's band across
             # a page can part it into two "sheets" with the writing in neither: where the sheets found hold no
             # writing, the whole frame is read too, and taken when it holds that much more.
             whole = self._read(picture, None, timings, sheets=False)
-            more = writing(whole[0], whole[2], self.confidence) - writing(found, probs, self.confidence)
-            if more >= WRITING_AT_LEAST:
+            if writing(whole[0], whole[2], self.confidence) - on_sheets >= WRITING_AT_LEAST:
                 found, boxes, probs = whole
         view = writing_view(picture.shape, found, boxes, probs, self.confidence, self.work_side)
         if view is not None:
@@ -258,18 +258,23 @@ WRITING_MARGIN = 4.0  # in digit heights: room around the digits read, for those
 SAME_HEIGHT = 1.5  # how far a closer view's digit height may stray from the one its scale leads to expect
 
 
+def sure_classes(found: Segmentation, probs: np.ndarray, confidence: float) -> np.ndarray:
+    """The digits that the candidates in `found`, whole (the first of their crops, `crop_list`), read as at least
+    `confidence` surely, one for each such candidate."""
+    whole = probs[: len(found.candidates)]
+    best = whole.argmax(axis=1)
+    return best[(best != NOT_A_DIGIT) & (whole.max(axis=1) >= confidence)]
+
+
 def sure_digits(found: Segmentation, probs: np.ndarray, confidence: float) -> int:
-    """How many of the candidates in `found`, whole (the first of its crops, `crop_list`), read as a digit at least
-    `confidence` surely."""
-    return sum(digit_score(p) >= confidence for p in probs[: len(found.candidates)])
+    """How many of the candidates in `found`, whole, read as a digit at least `confidence` surely."""
+    return len(sure_classes(found, probs, confidence))
 
 
 def writing(found: Segmentation, probs: np.ndarray, confidence: float) -> int:
     """How much writing the candidates in `found` hold: the digits other than 1s among them read surely (a desk's
     grain, a fold or an object's edge reads as 1s, a few other digits among them at most)."""
-    whole = probs[: len(found.candidates)]
-    best = whole.argmax(axis=1)
-    return int(np.count_nonzero((best != NOT_A_DIGIT) & (best != 1) & (whole.max(axis=1) >= confidence)))
+    return int(np.count_nonzero(sure_classes(found, probs, confidence) != 1))
 
 
 def same_writing(found: Segmentation, closer: Segmentation) -> bool:

@@ -1366,8 +1366,7 @@ def dark_for_their_width(candidates: list[Candidate], labels: np.ndarray, ink: n
         x, y, w, h = candidate.box
         own = labels[y : y + h, x : x + w] == candidate.label
         width = 2.0 * float(depth[y : y + h, x : x + w][own].max(initial=0.0))
-        darkest = quantile(ink[y : y + h, x : x + w][own], 0.9)
-        if width < WIDE_STROKE or darkest >= min(INK_PER_WIDTH * width, FULL_INK):
+        if width < WIDE_STROKE or quantile(ink[y : y + h, x : x + w][own], 0.9) >= min(INK_PER_WIDTH * width, FULL_INK):
             kept.append(candidate)
     return kept
 
