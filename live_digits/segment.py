@@ -1436,6 +1436,10 @@ def _with_cuts(found: list[Candidate], labels: np.ndarray, digit_height: float,
             counts, columns, several = _near(across, 4), True, w >= 1.3 * h
         elif down >= 2 and h >= STACKED * digit_height_here:
             counts, columns, several = _near(down, 3), False, True
+        elif own_height != digit_height and h >= STACKED * digit_height:
+            # Tall among peers as tall: a number written large, or two lines' digits touching in several places.
+            # The cut is offered, and taken only where its pieces read more surely than the whole.
+            counts, columns, several = _near(min(3, int(round(h / digit_height))), 3), False, False
         else:
             counts, columns, several = [], True, False
         # The width of one digit only guesses how many a blob holds, and the middle only guesses where two meet:

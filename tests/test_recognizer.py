@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 
 from live_digits.classify import NOT_A_DIGIT
+from live_digits.evaluation import box_iou
 from live_digits.recognizer import Recognizer, choose_cuts, crop_list, digit_score, writing
 from live_digits.segment import Candidate
 
-from test_segment import blank_page, mnist_glyph, write
+from test_segment import blank_page, mnist_glyph, page_with_a_large_number, write
 
 # MNIST test digits that any decent model reads: 7 2 1 0 4 1 4 9 (indices 0-7).
 EASY = {0: 7, 1: 2, 2: 1, 3: 0, 4: 4, 7: 9, 10: 0, 11: 6}
@@ -225,6 +226,14 @@ def test_writing_beside_a_wall_taken_for_the_sheet_is_read(recognizer):
     scene = render_scene(180000, "plain")
     assert score(scene.digits, scene.numbers, recognizer.recognize(scene.image)).correct_digits >= 15
     assert recognizer.last_segmentation.paper == []
+
+
+def test_a_number_written_large_beside_small_print_is_read_whole(recognizer, mnist):
+    # Its digits are offered the cut of stacked digits (several such pairs look alike too); the whole reads better.
+    page, truth = page_with_a_large_number(mnist)
+    digits = recognizer.recognize(page).digits
+    for box, digit in zip(truth, (7, 2, 1)):
+        assert [d.digit for d in digits if box_iou(d.box, box) >= 0.7] == [digit]
 
 
 def test_confidence_is_a_setting(recognizer, mnist):

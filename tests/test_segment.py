@@ -458,6 +458,20 @@ def test_digits_of_two_close_lines_touching_get_cuts(mnist):
     assert each_found(others, input_boxes(found))
 
 
+def test_several_pairs_of_two_close_lines_touching_get_cuts(mnist):
+    # Three such pairs are as tall as one another, as the digits of a number written large would be: the cut is
+    # still offered (and taken only where its pieces read better than the whole).
+    page = blank_page()
+    others = [write(page, mnist_glyph(mnist, i, 40), 40 + 50 * i, 40) for i in range(4)]
+    pairs = [(write(page, mnist_glyph(mnist, 3, 40), x, 120), write(page, mnist_glyph(mnist, 1, 40), x - 2, 158))
+             for x in (240, 310, 380)]
+    found = S.segment(page)
+    stacked = [c for c in found.candidates if found.to_input(c.box)[3] > 60]
+    assert len(stacked) == 3
+    for candidate, pair in zip(sorted(stacked, key=lambda c: c.box[0]), pairs):
+        assert each_found(list(pair), [found.to_input(p) for p in candidate.pieces], min_iou=0.5)
+
+
 def test_a_mark_no_darker_than_the_grain_around_it_is_no_candidate():
     # A dark stroke on bare paper, and a streak among equally dark streaks (a wooden desk's grain).
     ink = np.zeros((120, 240), np.uint8)
@@ -552,9 +566,9 @@ def test_a_mark_running_off_the_frame_is_no_candidate(mnist):
     assert len(S.segment(page).candidates) == 3
 
 
-def test_a_number_written_large_beside_small_print_is_found(mnist):
-    # Many small marks rule the median digit height; three digits four times taller are a number of their own,
-    # kept whole, while a lone mark as tall is still too tall.
+def page_with_a_large_number(mnist) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Four lines of small print and a number (7 2 1) four times taller beside them, and a lone stroke as tall as
+    that number (a crease, a pen); with the number's boxes."""
     page = blank_page(640, 400)
     for row in range(4):
         for col in range(14):
@@ -564,12 +578,19 @@ def test_a_number_written_large_beside_small_print_is_found(mnist):
         glyph = mnist_glyph(mnist, index, 60)
         truth.append(write(page, glyph, x, 60))
         x += glyph.shape[1] + 14
-    cv2.line(page, (200, 230), (203, 380), INK, 3)  # a lone stroke as tall: a crease, a pen
+    cv2.line(page, (200, 230), (203, 380), INK, 3)
+    return page, truth
+
+
+def test_a_number_written_large_beside_small_print_is_found(mnist):
+    # Many small marks rule the median digit height; three digits four times taller are a number of their own, not
+    # taken for stacked digits by their shape (their cut is only offered), while a lone mark as tall is still too tall.
+    page, truth = page_with_a_large_number(mnist)
     found = S.segment(page)
     assert found.digit_height < 20 * found.scale
     boxes = input_boxes(found)
     assert each_found(truth, boxes, min_iou=0.7)
-    assert not any(c.pieces for c in found.candidates if found.to_input(c.box)[3] > 40)
+    assert not any(c.several for c in found.candidates if found.to_input(c.box)[3] > 40)
     assert not any(b[3] > 100 for b in boxes)
 
 
