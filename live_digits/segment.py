@@ -800,7 +800,10 @@ def find_lines(mask: np.ndarray, digit_height: float, ink: np.ndarray) -> Lines:
     offsets = np.arange(-6, 7)
     profile = np.stack([(_across(mask, points, normal, float(o)) > 0).mean(axis=1) for o in offsets], axis=1)
     widths = (profile >= 0.5).sum(axis=1) + 2
-    levels = np.median(_across(ink, points, normal, 0).astype(np.float32), axis=1)
+    # A thin line's course is true to a pixel, not to its middle: its level is read along the course a pixel either
+    # side too, and the darkest of the three taken.
+    levels = np.max([np.median(_across(ink, points, normal, float(o)).astype(np.float32), axis=1) for o in (-1, 0, 1)],
+                    axis=0)
     return Lines(segments, np.maximum(widths, 3).astype(np.int32), levels.astype(np.float32))
 
 

@@ -472,6 +472,25 @@ def test_several_pairs_of_two_close_lines_touching_get_cuts(mnist):
         assert each_found(list(pair), [found.to_input(p) for p in candidate.pieces], min_iou=0.5)
 
 
+def test_digits_sitting_on_thin_sloping_lines_stay_apart(mnist):
+    # Lines a pixel thin, falling 4 pixels across the page, each with a row of digits standing on it: where a course
+    # fitted through the writing runs a pixel off the line, the line's level read along it was the paper's, every
+    # pixel of the line looked darker than the line (as a digit crossing it does), and the line stayed, joining its
+    # row into long blobs.
+    page, truth = blank_page(640, 360), []
+    for row in range(3):
+        y = 100 + 70 * row
+        cv2.line(page, (0, y), (639, y + 4), 150, 1)
+        x = 30
+        for i in range(10):
+            glyph = mnist_glyph(mnist, i + 10 * row, 30)
+            truth.append(write(page, glyph, x, y + int(4 * x / 640) - glyph.shape[0] + 1))
+            x += glyph.shape[1] + 8
+    found = S.segment(page)
+    assert len(found.candidates) == len(truth)
+    assert each_found(truth, input_boxes(found), min_iou=0.4)  # a 2's foot on the line goes with it
+
+
 def test_a_mark_no_darker_than_the_grain_around_it_is_no_candidate():
     # A dark stroke on bare paper, and a streak among equally dark streaks (a wooden desk's grain).
     ink = np.zeros((120, 240), np.uint8)
