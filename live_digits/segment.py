@@ -1062,8 +1062,8 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     holds more detail there (`closer_view`), measure each pixel's darkness against its paper, threshold it by
     hysteresis above the frame's grain, remove ruled and grid lines, then take the components, join the strokes of
     one digit and give blobs of touching digits their cuts; drop the dashes of a faint line that the threshold
-    broke, rows of bars alike (a keyboard's, a grid's), marks between surfaces of two tints (an object's edge) and
-    wide marks too faint for ink (a desk's grain); and take the writing's turn from its layout, for where no sheet's
+    broke, rows of bars alike (a keyboard's, a grid's), marks between surfaces of two tints (an object's edge),
+    wide marks too faint for ink (a desk's grain) and circles truer than a hand draws (a cup's rim); and take the writing's turn from its layout, for where no sheet's
     edges show one. `view`: (box in input pixels, working scale), a closer view to read instead, as `closer_view`
     gives it. `sheets`: False reads the whole frame even where a sheet stands out."""
     picture = to_uint8(image)
@@ -1118,6 +1118,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
                               ink, mask)
     candidates = off_rows_of_bars(off_broken_lines(candidates, labels, ink, digit_height))
     candidates = dark_for_their_width(on_one_surface(candidates, work, mask, region), labels, ink, mask)
+    candidates = not_true_circles(candidates, labels)
     turn = layout_turn(np.array([c.box for c in candidates]))
     return Segmentation(candidates, labels, ink, mask, scale, picture.shape[:2], paper, digit_height, smooth, origin,
                         layout_turn=turn)
@@ -1372,6 +1373,39 @@ def dark_for_their_width(candidates: list[Candidate], labels: np.ndarray, ink: n
         if width < WIDE_STROKE or quantile(ink[y : y + h, x : x + w][own], 0.9) >= min(INK_PER_WIDTH * width, FULL_INK):
             kept.append(candidate)
     return kept
+
+
+# A hand's 0 is an oval that wobbles; a cup's rim, a coin or a sticker seen from above is a true circle. On 153 zeros
+# read right on tuning scenes the outline strayed at least 0.026 of its radius from its fitted ellipse on average
+# (and only two were as round as 0.93); a rim read as 0 through a whole video strayed 0.007.
+ROUND = 0.93  # the least ratio of a ring's axes
+TRUE_CIRCLE = 0.02  # the outline's mean distance from its fitted ellipse, in radii, below which no hand drew it
+
+
+def not_true_circles(candidates: list[Candidate], labels: np.ndarray) -> list[Candidate]:
+    """The candidates but those whose outline is a circle truer than a hand draws."""
+    return [candidate for candidate in candidates if not true_circle(candidate, labels)]
+
+
+def true_circle(candidate: Candidate, labels: np.ndarray) -> bool:
+    """Whether the candidate's outline is a circle (its axes within ROUND) it strays from by less than TRUE_CIRCLE."""
+    x, y, w, h = candidate.box
+    if candidate.pieces or not ROUND * h <= w <= h / ROUND:
+        return False
+    own = (labels[y : y + h, x : x + w] == candidate.label).astype(np.uint8)
+    contours, _ = cv2.findContours(own, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    outline = max(contours, key=len).reshape(-1, 2).astype(np.float32)
+    if len(outline) < 5:
+        return False
+    (cx, cy), axes, angle = cv2.fitEllipse(outline)
+    if min(axes) < ROUND * max(axes):
+        return False
+    # Each outline point's distance from the middle, in the ellipse's radii along its own direction.
+    turn = math.radians(angle)
+    dx, dy = outline[:, 0] - cx, outline[:, 1] - cy
+    along = (dx * math.cos(turn) + dy * math.sin(turn)) / (axes[0] / 2)
+    across = (dy * math.cos(turn) - dx * math.sin(turn)) / (axes[1] / 2)
+    return float(np.mean(np.abs(np.hypot(along, across) - 1.0))) <= TRUE_CIRCLE
 
 
 def _side_bands(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

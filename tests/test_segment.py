@@ -491,6 +491,17 @@ def test_digits_sitting_on_thin_sloping_lines_stay_apart(mnist):
     assert each_found(truth, input_boxes(found), min_iou=0.4)  # a 2's foot on the line goes with it
 
 
+def test_a_true_circle_is_no_candidate_but_a_hand_drawn_0_is(mnist):
+    # A cup's rim or a coin seen from above reads as a 0 at full confidence; a hand's 0 wobbles off its ellipse.
+    page = blank_page()
+    zeros = [write(page, mnist_glyph(mnist, index, 50), 40 + 70 * k, 40) for k, index in enumerate((3, 10, 13, 25))]
+    cv2.circle(page, (300, 220), 30, INK, 4)  # a rim
+    cv2.circle(page, (400, 220), 22, INK, 3)
+    found = S.segment(page)
+    assert len(found.candidates) == len(zeros)
+    assert each_found(zeros, input_boxes(found))
+
+
 def test_a_mark_no_darker_than_the_grain_around_it_is_no_candidate():
     # A dark stroke on bare paper, and a streak among equally dark streaks (a wooden desk's grain).
     ink = np.zeros((120, 240), np.uint8)
