@@ -1398,7 +1398,7 @@ def true_circle(candidate: Candidate, labels: np.ndarray) -> bool:
     if len(outline) < 5:
         return False
     (cx, cy), axes, angle = cv2.fitEllipse(outline)
-    if min(axes) < ROUND * max(axes):
+    if not min(axes) >= ROUND * max(axes) > 0:  # an oval, or a degenerate fit
         return False
     # Each outline point's distance from the middle, in the ellipse's radii along its own direction.
     turn = math.radians(angle)
