@@ -1063,9 +1063,10 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     hysteresis above the frame's grain, remove ruled and grid lines, then take the components, join the strokes of
     one digit and give blobs of touching digits their cuts; drop the dashes of a faint line that the threshold
     broke, rows of bars alike (a keyboard's, a grid's), marks between surfaces of two tints (an object's edge),
-    wide marks too faint for ink (a desk's grain) and circles truer than a hand draws (a cup's rim); and take the writing's turn from its layout, for where no sheet's
-    edges show one. `view`: (box in input pixels, working scale), a closer view to read instead, as `closer_view`
-    gives it. `sheets`: False reads the whole frame even where a sheet stands out."""
+    wide marks too faint for ink (a desk's grain) and circles truer than a hand draws (a cup's rim); and take the
+    writing's turn from its layout, for where no sheet's edges show one. `view`: (box in input pixels, working scale),
+    a closer view to read instead, as `closer_view` gives it. `sheets`: False reads the whole frame even where a sheet
+    stands out."""
     picture = to_uint8(image)
     scale = working_scale(picture.shape, work_side)
     work = resize_to_work(picture, scale)

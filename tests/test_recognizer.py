@@ -281,15 +281,10 @@ def test_a_frame_of_1s_holds_no_writing():
     # A desk's grain and an object's edges read as 1s: only other digits read surely tell writing.
     from types import SimpleNamespace
 
-    def probs(digit, p):
-        row = np.full(11, (1 - p) / 10)
-        row[digit] = p
-        return row
-
     found = SimpleNamespace(candidates=[None] * 5)
-    ones = np.array([probs(1, 0.99)] * 4 + [probs(7, 0.9)])
-    written = np.array([probs(1, 0.99), probs(7, 0.9), probs(4, 0.8), probs(3, 0.95), probs(NOT_A_DIGIT, 0.9)])
-    unsure = np.array([probs(1, 0.99), probs(7, 0.4), probs(4, 0.8), probs(3, 0.95), probs(NOT_A_DIGIT, 0.9)])
+    ones = np.array([one_hot(1, 0.99)] * 4 + [one_hot(7, 0.9)])
+    written = np.array([one_hot(d, p) for d, p in ((1, 0.99), (7, 0.9), (4, 0.8), (3, 0.95), (NOT_A_DIGIT, 0.9))])
+    unsure = np.array([one_hot(d, p) for d, p in ((1, 0.99), (7, 0.4), (4, 0.8), (3, 0.95), (NOT_A_DIGIT, 0.9))])
     assert (writing(found, ones, 0.5), writing(found, written, 0.5), writing(found, unsure, 0.5)) == (1, 3, 2)
 
 
