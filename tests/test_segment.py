@@ -533,6 +533,24 @@ def test_dashes_of_a_faint_line_broken_by_the_threshold_are_no_candidates():
     assert S.off_broken_lines(candidates, labels, ink, digit_height=20) == [alone, over_the_line, in_line]
 
 
+def test_the_darker_stretch_of_a_desks_streak_is_no_candidate_but_a_1_is_even_in_line_with_another():
+    # Darkness against the paper: a soft streak of a wooden desk's grain, darker over the stretch that the threshold
+    # kept; a 1 on bare paper; two 1s of two close lines, one in line with the other (past the end of each, the
+    # other's ink).
+    ink = np.zeros((200, 300), np.uint8)
+    labels = np.zeros(ink.shape, np.uint16)
+    ink[10:190, 40:45] = 55
+    ink[80:110, 40:45], labels[80:110, 40:45] = 80, 1
+    for label, (x, top) in enumerate([(120, 80), (205, 39), (205, 72)], start=2):
+        stroke = np.zeros(ink.shape, np.uint8)
+        cv2.line(stroke, (x, top), (x + 3, top + 30), 1, 4)
+        ink[stroke > 0], labels[stroke > 0] = 200, label
+    candidates = [S.Candidate(tuple(int(v) for v in cv2.boundingRect((labels == label).astype(np.uint8))), label)
+                  for label in (1, 2, 3, 4)]
+    streak, alone, upper, lower = candidates
+    assert S.off_streaks(candidates, labels, ink) == [alone, upper, lower]
+
+
 def test_a_row_of_solid_bars_of_one_height_is_no_digits_but_a_row_of_written_ones_is(mnist):
     # The gaps between a keyboard's keys, once its long lines are gone; then 1s written in a row (MNIST's most
     # upright ones), as tall as the bars.
