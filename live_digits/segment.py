@@ -876,10 +876,14 @@ def _extended(segments: np.ndarray, touched: np.ndarray, gap: float) -> np.ndarr
 
 
 def _sample(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    rows, cols = image.shape[:2]
-    x = np.clip(np.round(points[..., 0]).astype(int), 0, cols - 1)
-    y = np.clip(np.round(points[..., 1]).astype(int), 0, rows - 1)
-    return image[y, x]
+    return image[_pixels(points, image.shape)]
+
+
+def _pixels(points: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) of the pixels nearest the (..., 2) points (x, y), clipped to an image of `shape`."""
+    x = np.clip(np.round(points[..., 0]).astype(int), 0, shape[1] - 1)
+    y = np.clip(np.round(points[..., 1]).astype(int), 0, shape[0] - 1)
+    return y, x
 
 
 def remove_lines(mask: np.ndarray, lines: Lines, ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1266,10 +1270,18 @@ def off_broken_lines(candidates: list[Candidate], labels: np.ndarray, ink: np.nd
     return [c for c in candidates if not _thin(c.box) or not _runs_on_as_a_line(c, labels, ink, reach)]
 
 
-def _course(ink: np.ndarray, points: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
+def _course(ink: np.ndarray, points: np.ndarray, normal: np.ndarray, offset: float,
+            left_out: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(N, samples) of the darkest ink across a course 5 px wide, `offset` pixels across each line: a 1 px line
-    is seldom exactly on the sampled points."""
-    return np.max([_across(ink, points, normal, offset + o) for o in range(-2, 3)], axis=0)
+    is seldom exactly on the sampled points. `left_out`: (labels, one bool per label) whose pixels read as paper."""
+    def across(o: float) -> np.ndarray:
+        pixels = _pixels(points + (offset + o) * normal[:, None, :], ink.shape)
+        if left_out is None:
+            return ink[pixels]
+        labels, out = left_out
+        return np.where(out[labels[pixels]], 0, ink[pixels])
+
+    return np.max([across(o) for o in range(-2, 3)], axis=0)
 
 
 def _thin(box: Box) -> bool:
@@ -1285,19 +1297,18 @@ def off_streaks(candidates: list[Candidate], labels: np.ndarray, ink: np.ndarray
     # Other candidates' ink is no streak: a 1 in line with the 1 of the line above runs on into it.
     taken = np.zeros(int(labels.max()) + 1, bool)
     taken[[c.label for c in candidates]] = True
-    free = np.where(taken[labels], 0, ink).astype(np.uint8)
-    return [c for c in candidates if not _streak_shaped(c.box) or not _a_streak(c, labels, ink, free)]
+    return [c for c in candidates if not _streak_shaped(c.box) or not _a_streak(c, labels, ink, taken)]
 
 
 def _streak_shaped(box: Box) -> bool:
     return STREAK_THIN * min(box[2:]) <= max(box[2:])
 
 
-def _a_streak(candidate: Candidate, labels: np.ndarray, ink: np.ndarray, free: np.ndarray) -> bool:
-    """Whether the `free` ink (`ink` less the other candidates') runs on past either end of the candidate, along its
-    course, for its own height, at least STREAK times as dark as the candidate."""
+def _a_streak(candidate: Candidate, labels: np.ndarray, ink: np.ndarray, taken: np.ndarray) -> bool:
+    """Whether the ink runs on past either end of the candidate, along its course, for its own height, at least
+    STREAK times as dark as the candidate; the ink of the labels `taken` (one bool per label) left out."""
     points, normal = _courses_past_the_ends(candidate, labels, float(candidate.box[3]))
-    along = np.quantile(_course(free, points, normal, 0), 0.25, axis=1)
+    along = np.quantile(_course(ink, points, normal, 0, (labels, taken)), 0.25, axis=1)
     return bool(np.any(along >= STREAK * _own_darkness(candidate, labels, ink)))
 
 
