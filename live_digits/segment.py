@@ -1284,24 +1284,21 @@ def _course(ink: np.ndarray, points: np.ndarray, normal: np.ndarray, offset: flo
     return np.max([across(o) for o in range(-2, 3)], axis=0)
 
 
-def _thin(box: Box) -> bool:
-    return min(box[2:]) * 3 <= max(box[2:])
+def _thin(box: Box, ratio: float = 3.0) -> bool:
+    """Whether the box is at least `ratio` times longer than wide, either way."""
+    return min(box[2:]) * ratio <= max(box[2:])
 
 
 def off_streaks(candidates: list[Candidate], labels: np.ndarray, ink: np.ndarray) -> list[Candidate]:
-    """The candidates that are not the darker stretch of a streak read as a 1: a wooden desk's grain, a fold. Past
+    """The candidates that are not the darker stretch of a streak read as a 1, as in a wooden desk's grain. Past
     the ends of a pen's 1 lies paper, or the next digit; a streak goes on along its course, nearly as dark, for a
     digit's height and more."""
-    if not any(_streak_shaped(c.box) for c in candidates):
+    if not any(_thin(c.box, STREAK_THIN) for c in candidates):
         return candidates
     # Other candidates' ink is no streak: a 1 in line with the 1 of the line above runs on into it.
     taken = np.zeros(int(labels.max()) + 1, bool)
     taken[[c.label for c in candidates]] = True
-    return [c for c in candidates if not _streak_shaped(c.box) or not _a_streak(c, labels, ink, taken)]
-
-
-def _streak_shaped(box: Box) -> bool:
-    return STREAK_THIN * min(box[2:]) <= max(box[2:])
+    return [c for c in candidates if not _thin(c.box, STREAK_THIN) or not _a_streak(c, labels, ink, taken)]
 
 
 def _a_streak(candidate: Candidate, labels: np.ndarray, ink: np.ndarray, taken: np.ndarray) -> bool:
