@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from live_digits.segment import LAYOUT_LEAST_TURN, LEAST_TURN, darkest_channel, sheet_angle
+from live_digits.segment import Band, along_axis, darkest_channel
 
 MNIST_SIZE = 28
 MNIST_BOX = 20  # the digit's long side inside the 28x28 image
@@ -29,7 +29,8 @@ EDGE_LOW, EDGE_HIGH = 0.15, 0.75  # ink levels (1 = the stroke's core) mapped to
 
 
 def crops_to_mnist(ink: np.ndarray, boxes: np.ndarray, mask: np.ndarray, ids: np.ndarray | None = None,
-                   angles: np.ndarray | None = None, finer: FinerPixels | None = None) -> np.ndarray:
+                   angles: np.ndarray | None = None, finer: FinerPixels | None = None,
+                   bands: list[Band | None] | None = None) -> np.ndarray:
     """(N, 28, 28) uint8 MNIST-style crops.
 
     ink: uint8 darkness of the ink (0 = paper, 255 = black), as `segment.ink_darkness` makes it.
@@ -38,21 +39,22 @@ def crops_to_mnist(ink: np.ndarray, boxes: np.ndarray, mask: np.ndarray, ids: np
     ids[i], so that a neighbouring digit reaching into the box stays out of the crop.
     angles: per crop, the degrees its writing is turned (`writing_angles`), undone before fitting.
     finer: the input's own pixels, when `ink` was made from a reduced copy: the crops are cut from them instead.
+    bands: per crop, the band (`segment.Band`) of its blob it takes, or None for all of it inside its box.
     """
     boxes = np.asarray(boxes).reshape(-1, 4)
     out = np.zeros((len(boxes), MNIST_SIZE, MNIST_SIZE), np.uint8)
     for i, box in enumerate(boxes):
         out[i] = to_mnist(ink, box, mask, None if ids is None else int(ids[i]), 0.0 if angles is None else float(angles[i]),
-                          finer)
+                          finer, None if bands is None else bands[i])
     return out
 
 
 def to_mnist(ink: np.ndarray, box, mask: np.ndarray, label: int | None = None, angle: float = 0.0,
-             finer: FinerPixels | None = None) -> np.ndarray:
-    """One crop: the pixels of `mask` inside `box` (those labelled `label`, when given) and the grey ink near them,
-    turned upright when its writing is turned by `angle` degrees."""
+             finer: FinerPixels | None = None, band: Band | None = None) -> np.ndarray:
+    """One crop: the pixels of `mask` inside `box` (those labelled `label`, when given; of those, the ones in
+    `band`, when given) and the grey ink near them, turned upright when its writing is turned by `angle` degrees."""
     x, y, w, h = (int(v) for v in box)
-    soft, own = _soft_digit(ink, mask, x, y, w, h, label)
+    soft, own = _soft_digit(ink, mask, x, y, w, h, label, band)
     if soft is None:
         return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
     if finer is not None:
@@ -67,26 +69,6 @@ def to_mnist(ink: np.ndarray, box, mask: np.ndarray, label: int | None = None, a
     scale = WORK_BOX / max(h, w)
     soft = match_stroke(soft, mask_stroke_width(own), MNIST_STROKE / scale)
     return centre_by_mass(fit_box(_to_work_box(soft)))
-
-
-def writing_angles(sheets: list[np.ndarray], boxes: np.ndarray, least: float = LEAST_TURN,
-                   turns: tuple[float, ...] | None = None, layout_turn: float = 0.0) -> np.ndarray:
-    """(N,) degrees each box's writing is turned: its sheet's angle (the sheet its centre lies on; `turns`, one a
-    sheet, where known, else `sheet_angle`), 0 where that is less than `least`. Off any sheet, and on a sheet as good
-    as level (turned less than LEAST_TURN) where the writing's own `layout_turn` (`segment.layout_turn`, 0 when it
-    shows none) runs another way by LAYOUT_LEAST_TURN or more: that layout turn where it is at least `least`, else
-    0."""
-    boxes = np.asarray(boxes).reshape(-1, 4)
-    angles = np.full(len(boxes), layout_turn if abs(layout_turn) >= least else 0.0, np.float32)
-    for index, outline in enumerate(sheets):
-        angle = sheet_angle(outline) if turns is None else turns[index]
-        if abs(angle) < LEAST_TURN and abs(layout_turn - angle) >= LAYOUT_LEAST_TURN:
-            continue  # on a sheet as good as level, the writing runs its own way (a line running uphill)
-        contour = np.asarray(outline, np.float32).reshape(-1, 1, 2)
-        for i, (x, y, w, h) in enumerate(boxes):
-            if cv2.pointPolygonTest(contour, (float(x + w / 2), float(y + h / 2)), False) >= 0:
-                angles[i] = angle if abs(angle) >= least else 0.0
-    return angles
 
 
 def turn(image: np.ndarray, degrees: float) -> np.ndarray:
@@ -105,7 +87,8 @@ _NEAR = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * MARGIN + 1, 2 * MARGIN
 _BESIDE = np.ones((3, 3), np.uint8)
 
 
-def _soft_digit(ink: np.ndarray, mask: np.ndarray, x: int, y: int, w: int, h: int, label: int | None):
+def _soft_digit(ink: np.ndarray, mask: np.ndarray, x: int, y: int, w: int, h: int, label: int | None,
+                band: Band | None = None):
     """(the digit's grey ink, white on black with its strongest stroke at 255; its own mask), or (None, None)
     when the box holds none of it. Ink a little beyond the mask is kept (an anti-aliased edge, a faint join
     between two strokes); a neighbour's ink is not."""
@@ -116,6 +99,12 @@ def _soft_digit(ink: np.ndarray, mask: np.ndarray, x: int, y: int, w: int, h: in
     inside = np.zeros(part.shape, bool)
     inside[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = True
     own = ((part == label) if label is not None else (part > 0)) & inside
+    if band is not None:
+        # A piece of a turned blob: the rest of the blob, reaching into its box, counts as a neighbour's ink.
+        degrees, lo, hi = band
+        rows, cols = np.indices(part.shape)
+        along = along_axis(cols + x0, rows + y0, degrees)
+        own &= (along >= lo) & (along < hi)
     if w <= 0 or h <= 0 or not own.any():
         return None, None
     own = own.astype(np.uint8)

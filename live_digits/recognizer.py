@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 
 from live_digits.classify import NOT_A_DIGIT, Classifier
-from live_digits.normalize import FinerPixels, crops_to_mnist, writing_angles
+from live_digits.normalize import FinerPixels, crops_to_mnist
 from live_digits.reading import read
 from live_digits.results import Detection, Digit, Result
-from live_digits.segment import (LEAST_TURN, WORK_SIDE, Candidate, Segmentation, closer_view, cut_sheet_angle,
-                                 segment, sheet_angle, split_blob, tighten_box, to_uint8)
+from live_digits.segment import (LEAST_TURN, WORK_SIDE, Band, Candidate, Segmentation, closer_view, cut_sheet_angle,
+                                 segment, sheet_angle, split_blob, tighten_box, to_uint8, writing_angles)
 
 # Photos are segmented at the live working resolution too: measured on the scenes, a finer look adds more grain,
 # line crumbs and false digits than it recovers small ones.
@@ -140,10 +140,10 @@ class Recognizer:
         small = np.flatnonzero(boxes[:, 2:].max(axis=1) < FINER_BELOW)
         if len(small) == 0:
             return probs
-        _, labels = crop_list(found.candidates)
+        _, labels, bands = crop_list(found.candidates)
         finer = FinerPixels(found.in_view(picture), found.scale)
         crops = crops_to_mnist(found.ink, boxes[small], found.labels, labels[small],
-                               turns_of(found, boxes[small]), finer)
+                               turns_of(found, boxes[small]), finer, [bands[i] for i in small])
         probs = probs.copy()
         probs[small] = (probs[small] + self.classify(crops)) / 2
         return probs
@@ -161,7 +161,7 @@ class Recognizer:
             if not candidate.pieces and w > 0.9 * h and digit_score(probs[i]) < SURE_WHOLE:
                 pieces = split_blob(found.labels, candidate.box, candidate.label, 2, columns=True)
                 if len(pieces) == 2:
-                    retry[i] = tuple(pieces)
+                    retry[i] = tuple(box for box, _ in pieces)
         if not retry:
             return candidates, boxes, probs
         new_boxes = np.array([box for pieces in retry.values() for box in pieces], np.int32).reshape(-1, 4)
@@ -211,23 +211,26 @@ class Recognizer:
         return self.read(self.detect(image))
 
 
-def crop_list(candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray]:
-    """(boxes, labels) of every crop to classify: each candidate whole, then the pieces of those that may be cut."""
-    boxes, labels = [], []
+def crop_list(candidates: list[Candidate]) -> tuple[np.ndarray, np.ndarray, list[Band | None]]:
+    """(boxes, labels, bands) of every crop to classify: each candidate whole, then the pieces of those that may be
+    cut; a piece's band (`Candidate.bands`) or None where its box says what it takes."""
+    boxes, labels, bands = [], [], []
     for candidate in candidates:
         boxes.append(candidate.box)
         labels.append(candidate.label)
+        bands.append(None)
     for candidate in candidates:
         boxes.extend(candidate.pieces)
         labels.extend([candidate.label] * len(candidate.pieces))
-    return np.array(boxes, np.int32).reshape(-1, 4), np.array(labels, np.int32)
+        bands.extend(candidate.bands or [None] * len(candidate.pieces))
+    return np.array(boxes, np.int32).reshape(-1, 4), np.array(labels, np.int32), bands
 
 
 def crops_of(found: Segmentation) -> tuple[np.ndarray, np.ndarray]:
     """(boxes, 28x28 MNIST-style crops) of everything to classify, in `crop_list`'s order, in working pixels; the
     writing on a turned sheet is turned upright."""
-    boxes, labels = crop_list(found.candidates)
-    return boxes, crops_to_mnist(found.ink, boxes, found.labels, labels, turns_of(found, boxes))
+    boxes, labels, bands = crop_list(found.candidates)
+    return boxes, crops_to_mnist(found.ink, boxes, found.labels, labels, turns_of(found, boxes), bands=bands)
 
 
 def turns_of(found: Segmentation, boxes: np.ndarray, least: float = LEAST_TURN) -> np.ndarray:

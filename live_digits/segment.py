@@ -19,6 +19,10 @@ from live_digits.results import Box
 WORK_SIDE = 640  # working resolution for live video: enough for digits down to ~15 px tall at 720p
 MIN_DIGIT_PX = 7  # below this many working pixels a digit cannot be read, whatever the scene
 
+# A strip of a blob cut along turned writing: (degrees, lo, hi), the pixels whose position along the axis turned by
+# `degrees` (x cos - y sin, as `along_axis` measures it) lies in [lo, hi).
+Band = tuple[float, float, float]
+
 # A statistic per component, as cv2.connectedComponentsWithStats lays them out.
 X, Y, W, H, AREA = cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH, cv2.CC_STAT_HEIGHT, cv2.CC_STAT_AREA
 
@@ -33,6 +37,9 @@ class Candidate:
     pieces: tuple[Box, ...] = ()
     several: bool = False  # so wide or tall for the digits around that it most likely holds several
     splits: tuple[int, ...] = ()  # how many of `pieces` each way of cutting takes, in turn; () = one way, all of them
+    # Per piece, the strip of the blob it takes (its box alone would take a corner of its neighbour where the
+    # writing is turned); () = each piece takes its whole box.
+    bands: tuple[Band, ...] = ()
 
     def cuttings(self) -> list[tuple[Box, ...]]:
         """The ways of cutting the blob, each a tuple of piece boxes (consecutive runs of `pieces`)."""
@@ -312,6 +319,26 @@ def writing_turn(sheets: list[np.ndarray]) -> float:
         return 0.0
     angle = sheet_angle(max(sheets, key=lambda outline: cv2.contourArea(outline.astype(np.float32))))
     return angle if abs(angle) >= LEAST_TURN else 0.0
+
+
+def writing_angles(sheets: list[np.ndarray], boxes: np.ndarray, least: float = LEAST_TURN,
+                   turns: tuple[float, ...] | None = None, layout_turn: float = 0.0) -> np.ndarray:
+    """(N,) degrees each box's writing is turned: its sheet's angle (the sheet its centre lies on; `turns`, one a
+    sheet, where known, else `sheet_angle`), 0 where that is less than `least`. Off any sheet, and on a sheet as good
+    as level (turned less than LEAST_TURN) where the writing's own `layout_turn` (`segment.layout_turn`, 0 when it
+    shows none) runs another way by LAYOUT_LEAST_TURN or more: that layout turn where it is at least `least`, else
+    0."""
+    boxes = np.asarray(boxes).reshape(-1, 4)
+    angles = np.full(len(boxes), layout_turn if abs(layout_turn) >= least else 0.0, np.float32)
+    for index, outline in enumerate(sheets):
+        angle = sheet_angle(outline) if turns is None else turns[index]
+        if abs(angle) < LEAST_TURN and abs(layout_turn - angle) >= LAYOUT_LEAST_TURN:
+            continue  # on a sheet as good as level, the writing runs its own way (a line running uphill)
+        contour = np.asarray(outline, np.float32).reshape(-1, 1, 2)
+        for i, (x, y, w, h) in enumerate(boxes):
+            if cv2.pointPolygonTest(contour, (float(x + w / 2), float(y + h / 2)), False) >= 0:
+                angles[i] = angle if abs(angle) >= least else 0.0
+    return angles
 
 
 NEIGHBOURS = 1.4  # in heights: the farthest apart two marks' centres may be to be neighbours in the writing
@@ -1119,8 +1146,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
             _, labels, stats = components(mask)
             digit_height = estimate_digit_height(stats, region_height) or digit_height
 
-    candidates = standing_out(find_candidates(labels, stats, digit_height, region_height, region, writing_turn(paper)),
-                              ink, mask)
+    candidates = standing_out(find_candidates(labels, stats, digit_height, region_height, region, paper), ink, mask)
     candidates = off_broken_lines(candidates, labels, ink, digit_height)
     if not smooth:
         # In a frame ruled by sensor noise, the darkness sampled past a faint 1's ends is the noise's, as dark.
@@ -1176,10 +1202,12 @@ def _region_height(sheets: list[np.ndarray], shape: tuple[int, int]) -> int:
 
 
 def find_candidates(labels: np.ndarray, stats: np.ndarray, digit_height: float, region_height: int,
-                    region: np.ndarray, turn: float = 0.0) -> list[Candidate]:
+                    region: np.ndarray, sheets: list[np.ndarray] | None = None) -> list[Candidate]:
     """Digit candidates from the ink's components: specks dropped, strokes of one digit joined (relabelled in
-    place in `labels`), misfits dropped, and wide blobs given the cuts that would split them. `turn`: the degrees
-    the writing is turned (`writing_turn`); strokes are joined along its own axes."""
+    place in `labels`), misfits dropped, and wide blobs given the cuts that would split them. `sheets`: the outlines
+    of the sheets found, whose writing may be turned: strokes are joined along the largest one's axes
+    (`writing_turn`), and blobs cut along their own sheet's (`writing_angles`)."""
+    turn = writing_turn(sheets or [])
     h, area = stats[:, H], stats[:, AREA]
     speck = max(4.0, 0.01 * digit_height**2)
     keep = (area >= speck) & (h <= 0.95 * region_height)
@@ -1220,7 +1248,8 @@ def find_candidates(labels: np.ndarray, stats: np.ndarray, digit_height: float, 
             continue  # cut off by the edge of the sheet or of the frame: a fragment, or not on the paper at all
         found.append(Candidate(box, label))
         own_heights.append(own_height)
-    return _with_cuts(found, labels, digit_height, own_heights)
+    turns = writing_angles(sheets or [], np.array([c.box for c in found]))
+    return _with_cuts(found, labels, digit_height, own_heights, turns)
 
 
 STAND_OUT = 2.5  # how many times darker than the marks around it a candidate's ink must be
@@ -1504,48 +1533,58 @@ def looks_like_digit(box: Box, ink_area: int, digit_height: float) -> bool:
     return True
 
 
-def _with_cuts(found: list[Candidate], labels: np.ndarray, digit_height: float,
-               own_heights: list[float]) -> list[Candidate]:
+def _with_cuts(found: list[Candidate], labels: np.ndarray, digit_height: float, own_heights: list[float],
+               turns: np.ndarray | None = None) -> list[Candidate]:
     """Give the candidates that may hold two or more touching digits the cuts that would part them: side by side
     when wide for the digits around, one above the other when tall (digits of two close lines, touching). Each is
-    judged by its own digit height (`own_digit_height`): a number written large is not cut to the small print's size."""
+    judged by its own digit height (`own_digit_height`): a number written large is not cut to the small print's size.
+    Where the writing is turned (`turns`, degrees per candidate), sizes are measured and cuts made along its own
+    axes: a turned number is about as tall as wide in the frame's."""
     if not found:
         return found
-    narrow = [c.box[2] for c in found if c.box[2] <= c.box[3] and c.box[3] >= 0.7 * digit_height]
-    typical_width = float(np.median(narrow)) if len(narrow) >= 3 else 0.7 * digit_height
+    turns = np.zeros(len(found)) if turns is None else np.asarray(turns, np.float64)
+    sizes = np.array([c.box[2:] for c in found], np.float64)
+    heights = np.array(own_heights, np.float64)
+    usual = np.full(len(found), digit_height)  # the frame's digit height, as tall as it stands in each one's writing
+    for turn in np.unique(turns[turns != 0]):
+        on = np.flatnonzero(turns == turn)
+        upright = upright_boxes(labels, np.array([found[i].label for i in on]), float(turn))[:, 2:]
+        # In the frame's axes a turned digit is taller, and a turned number taller still: judged again, upright.
+        shrink = float(np.median(upright[:, 1] / np.maximum(sizes[on, 1], 1.0)))
+        sizes[on], usual[on] = upright, digit_height * shrink
+        heights[on] = [own_digit_height(h, upright[:, 1], digit_height * shrink) for h in upright[:, 1]]
+    narrow = [w for (w, h), d in zip(sizes, usual) if w <= h and h >= 0.7 * d]
+    typical_width = float(np.median(narrow)) if len(narrow) >= 3 else 0.0
     result = []
-    for candidate, own_height in zip(found, own_heights):
-        x, y, w, h = candidate.box
-        if own_height != digit_height:
+    for candidate, (w, h), own_height, usual_height, turn in zip(found, sizes, heights, usual, turns.tolist()):
+        if own_height != usual_height:
             width, digit_height_here = 0.7 * own_height, own_height
         else:
-            width, digit_height_here = (typical_width if typical_width > 0 else 0.7 * h), digit_height
+            width, digit_height_here = typical_width or 0.7 * (usual_height or h), usual_height
         across = min(4, int(round(w / max(width, 1.0))))
         down = min(3, int(round(h / digit_height_here))) if digit_height_here > 0 else 1
         if across >= 2 and w > 0.9 * h:
             counts, columns, several = _near(across, 4), True, w >= 1.3 * h
         elif down >= 2 and h >= STACKED * digit_height_here:
             counts, columns, several = _near(down, 3), False, True
-        elif own_height != digit_height and h >= STACKED * digit_height:
+        elif own_height != usual_height and h >= STACKED * usual_height:
             # Tall among peers as tall: a number written large, or two lines' digits touching in several places.
             # The cut is offered, and taken only where its pieces read more surely than the whole.
-            counts, columns, several = _near(min(3, int(round(h / digit_height))), 3), False, False
+            counts, columns, several = _near(min(3, int(round(h / usual_height))), 3), False, False
         else:
             counts, columns, several = [], True, False
         # The width of one digit only guesses how many a blob holds, and the middle only guesses where two meet:
         # each count near it is offered, two side by side cut in a few places, and the classifier picks.
+        blob = BlobAxis.of(labels, candidate.box, candidate.label, columns, turn) if counts else None
         ways = []
-        for n in counts:
-            if columns and n == 2:
-                column_ink = (labels[y : y + h, x : x + w] == candidate.label).sum(axis=0)
-                ways += [split_blob(labels, candidate.box, candidate.label, 2, at=[cut])
-                         for cut in cuts_in_two(column_ink)]
-            else:
-                ways.append(split_blob(labels, candidate.box, candidate.label, n, columns))
-        ways = [tuple(way) for way in ways if len(way) >= 2]
+        for n in counts if blob is not None else ():
+            places = [[cut] for cut in cuts_in_two(blob.ink)] if columns and n == 2 else [split_points(blob.ink, n)]
+            ways += [blob.cut(cuts) for cuts in places]
+        ways = [way for way in ways if len(way) >= 2]
         if ways:
-            pieces = tuple(box for way in ways for box in way)
-            candidate = Candidate(candidate.box, candidate.label, pieces, several, tuple(len(way) for way in ways))
+            pieces = tuple(piece for way in ways for piece in way)
+            candidate = Candidate(candidate.box, candidate.label, tuple(box for box, _ in pieces), several,
+                                  tuple(len(way) for way in ways), tuple(band for _, band in pieces))
         result.append(candidate)
     return result
 
@@ -1558,27 +1597,61 @@ def _near(count: int, most: int) -> list[int]:
 
 
 def split_blob(labels: np.ndarray, box: Box, label: int, parts: int, columns: bool = True,
-               at: list[int] | None = None) -> list[Box]:
-    """Cut a blob of `parts` touching digits where it has least ink: between columns (digits side by side) or rows
-    (one above the other). Each piece's box is tight around its ink. `at`: the cuts to make instead, in pixels from
-    the blob's start."""
-    x, y, w, h = box
-    own = labels[y : y + h, x : x + w] == label
-    if not columns:
-        own = own.T
-    length = own.shape[1]
-    cuts = [0, *(split_points(own.sum(axis=0), parts) if at is None else at), length]
-    pieces = []
-    for start, stop in zip(cuts[:-1], cuts[1:]):
-        if stop <= start:
-            continue
-        across = np.flatnonzero(own[:, start:stop].any(axis=1))
-        along = np.flatnonzero(own[:, start:stop].any(axis=0))
-        if len(across) == 0:
-            continue
-        a0, a1, b0, b1 = start + int(along[0]), start + int(along[-1]) + 1, int(across[0]), int(across[-1]) + 1
-        pieces.append((x + a0, y + b0, a1 - a0, b1 - b0) if columns else (x + b0, y + a0, b1 - b0, a1 - a0))
-    return pieces
+               turn: float = 0.0) -> list[tuple[Box, Band]]:
+    """Cut a blob of `parts` touching digits where it has least ink (`split_points`), as `BlobAxis.cut` does."""
+    blob = BlobAxis.of(labels, box, label, columns, turn)
+    return blob.cut(split_points(blob.ink, parts)) if blob is not None else []
+
+
+@dataclass(frozen=True)
+class BlobAxis:
+    """A blob's pixels seen along the axis its touching digits follow: the rows of its writing, turned by `turn`
+    degrees (`writing_turn`), for digits side by side (`columns`), else down its columns, for digits one above the
+    other."""
+
+    cols: np.ndarray
+    rows: np.ndarray
+    steps: np.ndarray  # each pixel's whole step along the axis from the blob's start
+    start: int  # the blob's start along the axis
+    degrees: float
+    ink: np.ndarray  # how many of its pixels lie at each step
+
+    @classmethod
+    def of(cls, labels: np.ndarray, box: Box, label: int, columns: bool = True, turn: float = 0.0) -> BlobAxis | None:
+        x, y, w, h = box
+        rows, cols = np.nonzero(labels[y : y + h, x : x + w] == label)
+        if len(rows) == 0:
+            return None
+        rows, cols = rows + y, cols + x
+        degrees = turn if columns else turn - 90.0
+        along = along_axis(cols, rows, degrees)
+        start = math.floor(float(along.min()))
+        steps = (along - start).astype(np.int64)
+        return cls(cols, rows, steps, start, degrees, np.bincount(steps))
+
+    def cut(self, cuts: list[int]) -> list[tuple[Box, Band]]:
+        """The pieces between `cuts` (steps from the blob's start): each its box, tight around its ink, and the band
+        of the blob it takes."""
+        bounds = [0, *cuts, len(self.ink)]
+        pieces = []
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            inside = (self.steps >= lo) & (self.steps < hi)
+            if not inside.any():
+                continue
+            px, py = self.cols[inside], self.rows[inside]
+            x0, y0 = int(px.min()), int(py.min())
+            box = (x0, y0, int(px.max()) + 1 - x0, int(py.max()) + 1 - y0)
+            pieces.append((box, (self.degrees, float(self.start + lo), float(self.start + hi))))
+        return pieces
+
+
+def along_axis(cols: np.ndarray, rows: np.ndarray, degrees: float) -> np.ndarray:
+    """Positions of pixels along the axis turned `degrees` counter-clockwise (as seen) from the image's rows."""
+    if degrees % 90.0 == 0.0:  # exactly, where a float's cosine of a right angle is not quite 0
+        cos, sin = {0: (1, 0), 1: (0, 1), 2: (-1, 0), 3: (0, -1)}[int(degrees // 90.0) % 4]
+    else:
+        cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    return cols * float(cos) - rows * float(sin)
 
 
 def tighten_box(image: np.ndarray, box: Box) -> Box:

@@ -117,15 +117,6 @@ def test_writing_on_a_turned_sheet_is_turned_upright(mnist):
     assert likeness(N.to_mnist(ink, box, mask, angle=28.0)) > 0.9 > likeness(N.to_mnist(ink, box, mask))
 
 
-def test_writing_angles_follow_the_sheet_each_box_lies_on():
-    flat = np.int32([[0, 0], [200, 0], [200, 200], [0, 200]])
-    turned = cv2.transform(np.float32([[300, 0], [600, 0], [600, 300], [300, 300]])[None],
-                           cv2.getRotationMatrix2D((450, 150), 20.0, 1.0))[0].astype(np.int32)
-    boxes = np.array([[50, 50, 20, 30], [440, 140, 20, 30], [900, 900, 20, 30]])
-    angles = N.writing_angles([flat, turned], boxes)
-    assert angles[0] == 0 and angles[1] == pytest.approx(20.0, abs=1.0) and angles[2] == 0
-
-
 def test_a_small_digit_cut_from_the_finer_input_keeps_its_shape(mnist):
     """A digit 16 px tall in a 4x reduced copy has lost detail; cut from the input's own pixels it looks more like
     itself, every time."""

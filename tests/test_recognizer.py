@@ -186,6 +186,26 @@ def test_a_page_filling_the_frame_held_askew_is_read_along_its_lines(recognizer,
     assert [n.text for n in recognizer.recognize(cv2.cvtColor(askew, cv2.COLOR_GRAY2BGR)).numbers] == texts
 
 
+@pytest.mark.parametrize("degrees", [-30.0, 30.0])
+def test_touching_digits_on_a_turned_sheet_are_cut_along_its_writing(recognizer, mnist, degrees):
+    # A sheet turned 30 degrees on a dark desk, two numbers on it, each of digits that touch. Turned, such a number
+    # is about as tall as it is wide in the frame's axes, and cuts down the frame's columns slice across its digits:
+    # turned one way, "620" was read as no digit at all.
+    frame = np.full((600, 900), 50, np.uint8)
+    frame[100:500, 200:700] = blank_page(500, 400)
+    texts = []
+    for number, y in (([11, 1, 10], 230), ([7, 3], 330)):
+        x = 300
+        for index in number:
+            glyph = mnist_glyph(mnist, index, 40)
+            write(frame, glyph, x, y)
+            x += glyph.shape[1] - 2  # each digit overlaps the one before it
+        texts.append("".join(str(EASY[i]) for i in number))
+    turn = cv2.getRotationMatrix2D((450, 300), degrees, 1.0)
+    askew = cv2.warpAffine(frame, turn, (900, 600), flags=cv2.INTER_LINEAR, borderValue=50)
+    assert [n.text for n in recognizer.recognize(cv2.cvtColor(askew, cv2.COLOR_GRAY2BGR)).numbers] == texts
+
+
 def test_numbers_running_uphill_on_a_level_sheet_are_read_along_their_lines(recognizer, mnist):
     # A level sheet on a dark desk, its edges showing no turn; the numbers climb 18 degrees, each digit upright.
     # Read along the sheet's rows, the numbers of the two lines were mixed up.
@@ -296,7 +316,7 @@ def test_digit_score():
 def test_wide_blob_is_cut_only_when_its_pieces_read_better():
     wide = Candidate((0, 0, 40, 20), 1, pieces=((0, 0, 20, 20), (20, 0, 20, 20)))
     single = Candidate((60, 0, 15, 20), 2)
-    boxes, labels = crop_list([wide, single])
+    boxes, labels, _ = crop_list([wide, single])
     assert [tuple(b) for b in boxes] == [(0, 0, 40, 20), (60, 0, 15, 20), (0, 0, 20, 20), (20, 0, 20, 20)]
     assert list(labels) == [1, 2, 1, 1]
 
@@ -314,7 +334,7 @@ def test_blob_is_cut_the_way_whose_weakest_piece_reads_best():
     two = ((0, 0, 30, 20), (30, 0, 30, 20))
     blob = Candidate((0, 0, 60, 20), 1, pieces=three + two, several=True, splits=(3, 2))
     assert blob.cuttings() == [three, two]
-    boxes, _ = crop_list([blob])
+    boxes, _, _ = crop_list([blob])
     two_read_surely = np.stack([one_hot(NOT_A_DIGIT, 0.9), one_hot(1, 0.9), one_hot(1, 0.3), one_hot(1, 0.9),
                                 one_hot(4, 0.8), one_hot(2, 0.85)])
     assert [box for box, _ in choose_cuts([blob], boxes, two_read_surely)] == list(two)

@@ -680,6 +680,15 @@ def test_a_broken_stroke_on_a_turned_sheet_is_joined_along_the_writings_axes():
     assert turned[0] == turned[1]
 
 
+def test_writing_angles_follow_the_sheet_each_box_lies_on():
+    flat = np.int32([[0, 0], [200, 0], [200, 200], [0, 200]])
+    turned = cv2.transform(np.float32([[300, 0], [600, 0], [600, 300], [300, 300]])[None],
+                           cv2.getRotationMatrix2D((450, 150), 20.0, 1.0))[0].astype(np.int32)
+    boxes = np.array([[50, 50, 20, 30], [440, 140, 20, 30], [900, 900, 20, 30]])
+    angles = S.writing_angles([flat, turned], boxes)
+    assert angles[0] == 0 and angles[1] == pytest.approx(20.0, abs=1.0) and angles[2] == 0
+
+
 @pytest.mark.parametrize("degrees", [25.0, -30.0, 5.0])
 def test_writing_turn_is_the_largest_sheets_when_turned_enough(degrees):
     corners = np.float32([[100, 100], [500, 100], [500, 400], [100, 400]])
