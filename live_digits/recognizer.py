@@ -16,7 +16,7 @@ from live_digits.classify import NOT_A_DIGIT, Classifier
 from live_digits.normalize import FinerPixels, crops_to_mnist
 from live_digits.reading import read
 from live_digits.results import Detection, Digit, Result
-from live_digits.segment import (LEAST_TURN, WORK_SIDE, Band, Candidate, Segmentation, closer_view, cut_sheet_angle,
+from live_digits.segment import (LARGEST_SHEET, LEAST_TURN, WORK_SIDE, Band, Candidate, Segmentation, closer_view, cut_sheet_angle,
                                  segment, sheet_angle, split_blob, tighten_box, to_uint8, writing_angles)
 
 # Photos are segmented at the live working resolution too: measured on the scenes, a finer look adds more grain,
@@ -29,8 +29,10 @@ class Recognizer:
     for the default model. A crop is a digit when its most likely class is a digit with at least `confidence`.
 
     `work_side` is the long side, in pixels, at which frames are segmented. `steady` reads crops a second time: the
-    unsure ones shifted (`Classifier.predict_steady`), the small ones from the input's own pixels (`_finer_look`).
-    Worth its cost (about 4 ms an image) on a still; in video the tracker steadies the labels across frames.
+    unsure ones shifted (`Classifier.predict_steady`), the small ones from the input's own pixels (`_finer_look`),
+    and a frame without writing once more, on the small sheets in it (`detect`). Worth its cost (about 4 ms an
+    image, a second segmentation where nothing is written) on a still; in video the tracker steadies the labels
+    across frames.
     """
 
     def __init__(self, model: str | Path | Classifier | None = None, confidence: float = 0.5, work_side: int = WORK_SIDE,
@@ -61,14 +63,19 @@ class Recognizer:
         picture = to_uint8(image)
         timings = {"segment": 0.0, "normalize": 0.0, "classify": 0.0}
         found, boxes, probs = self._read(picture, None, timings)
-        on_sheets = writing(found, probs, self.confidence)
-        if found.paper and on_sheets < WRITING_AT_LEAST:
+        held = writing(found, probs, self.confidence)
+        if held < WRITING_AT_LEAST and (found.paper or self.steady):
             # A bright wall or card can pass for the sheet while the written one is missed, and a shadow's band across
             # a page can part it into two "sheets" with the writing in neither: where the sheets found hold no
-            # writing, the whole frame is read too, and taken when it holds that much more.
-            whole = self._read(picture, None, timings, sheets=False)
-            if writing(whole[0], whole[2], self.confidence) - on_sheets >= WRITING_AT_LEAST:
-                found, boxes, probs = whole
+            # writing, the whole frame is read too. Where no sheet was found, one held far off may be too small to
+            # stand out among the things in view, its ink lost in the grain of the whole frame: on a still, the
+            # small sheets are read (in video it would cost each frame without writing a second segmentation, and
+            # fresh rendered videos of small, far sheets read at an F1 of 0.999 without it). Either is taken when it
+            # holds that much more writing.
+            other = (self._read(picture, None, timings, sheets=False) if found.paper
+                     else self._read(picture, None, timings, smallest_sheet=SMALL_SHEET))
+            if writing(other[0], other[2], self.confidence) - held >= WRITING_AT_LEAST:
+                found, boxes, probs = other
         view = writing_view(picture.shape, found, boxes, probs, self.confidence, self.work_side)
         if view is not None:
             closer = self._read(picture, view, timings)
@@ -94,11 +101,13 @@ class Recognizer:
         self.last_segmentation = found
         return detections
 
-    def _read(self, picture: np.ndarray, view, timings: dict[str, float], sheets: bool = True):
+    def _read(self, picture: np.ndarray, view, timings: dict[str, float], sheets: bool = True,
+              smallest_sheet: float = LARGEST_SHEET):
         """(segmentation, crop boxes, their probabilities) of the picture, or of a closer `view` of it (`sheets`:
-        False reads the whole frame, sheets or not); each stage's time added to `timings`."""
+        False reads the whole frame, sheets or not; `smallest_sheet`: as `segment`'s); each stage's time added to
+        `timings`."""
         start = time.perf_counter()
-        found = segment(picture, self.work_side, view, sheets)
+        found = segment(picture, self.work_side, view, sheets, smallest_sheet)
         cut = time.perf_counter()
         boxes, crops = crops_of(found)
         normalized = time.perf_counter()
@@ -251,6 +260,7 @@ def digit_score(probs: np.ndarray) -> float:
 
 
 WRITING_AT_LEAST = 3  # digits other than 1s read surely (`writing`): the least that counts as writing
+SMALL_SHEET = 0.02  # of the frame: the least area of a sheet looked for where none larger was found (LARGEST_SHEET)
 TURN_MARGIN = 0.05  # how much more surely, on average, the writing must read turned as a sheet's edges say
 
 

@@ -165,7 +165,10 @@ def resize_to_work(image: np.ndarray, scale: float) -> np.ndarray:
 # The sheet of paper
 
 
-def find_paper(gray: np.ndarray, colour: np.ndarray | None = None) -> list[np.ndarray]:
+LARGEST_SHEET, OTHER_SHEET = 0.08, 0.02  # least areas, as parts of the frame, of the largest sheet and of others
+
+
+def find_paper(gray: np.ndarray, colour: np.ndarray | None = None, smallest: float = LARGEST_SHEET) -> list[np.ndarray]:
     """The outlines (convex polygons, (K, 2) int32) of the bright sheets that may hold digits; none when no sheet
     stands out from its surroundings (it fills the frame, or there is none): then the whole frame is read.
 
@@ -173,7 +176,8 @@ def find_paper(gray: np.ndarray, colour: np.ndarray | None = None) -> list[np.nd
     whose border is a sharp step in brightness all round. Shading across a sheet rules out one fixed threshold, so
     several levels are tried on a coarse copy; at the level where the best sheet stands out best, every region
     that looks like a sheet counts (a note beside the page may be the one written on). Given the `colour` (BGR)
-    image too, each sheet takes in the part of it that a cast shadow darkened (`with_its_shadow`).
+    image too, each sheet takes in the part of it that a cast shadow darkened (`with_its_shadow`). `smallest`: the
+    least area, as a part of the frame, of the largest sheet.
     """
     coarse_scale = PAPER_SIDE / max(gray.shape)
     coarse = cv2.GaussianBlur(cv2.resize(gray, None, fx=coarse_scale, fy=coarse_scale, interpolation=cv2.INTER_AREA),
@@ -185,7 +189,7 @@ def find_paper(gray: np.ndarray, colour: np.ndarray | None = None) -> list[np.nd
     low, high = np.percentile(coarse, (3, 97))
     best, best_score = [], PAPER_EDGE
     for level in np.linspace(low, high, PAPER_LEVELS + 2)[1:-1]:
-        sheets = _sheets_at(coarse, slope, float(level))
+        sheets = _sheets_at(coarse, slope, float(level), smallest)
         if sheets and sheets[0][1] > best_score:
             best, best_score = sheets, sheets[0][1]
     if not best:
@@ -378,10 +382,10 @@ def layout_turn(boxes: np.ndarray) -> float:
 PAPER_SIDE = 160  # the coarse copy the sheet is looked for in
 PAPER_LEVELS = 7  # brightness levels tried
 PAPER_EDGE = 0.12  # least sharpness of a sheet's border: its slope per pixel over the contrast across it
-LARGEST_SHEET, OTHER_SHEET = 0.08, 0.02  # least areas, as parts of the frame, of the largest sheet and of others
 
 
-def _sheets_at(coarse: np.ndarray, slope: np.ndarray, level: float) -> list[tuple[np.ndarray, float, np.ndarray]]:
+def _sheets_at(coarse: np.ndarray, slope: np.ndarray, level: float,
+               smallest: float = LARGEST_SHEET) -> list[tuple[np.ndarray, float, np.ndarray]]:
     """(convex outline, how sheet-like: border sharpness and convexity, the region's mask) of the regions brighter
     than `level` that can be sheets, largest first; none unless the largest can."""
     bright = (coarse > level).astype(np.uint8)
@@ -394,7 +398,7 @@ def _sheets_at(coarse: np.ndarray, slope: np.ndarray, level: float) -> list[tupl
     sheets = []
     for label in 1 + np.argsort(-areas[1:]):
         area = areas[label]
-        if area < (LARGEST_SHEET if not sheets else OTHER_SHEET) * coarse.size:
+        if area < (smallest if not sheets else min(smallest, OTHER_SHEET)) * coarse.size:
             break
         sheet = _sheet(coarse, slope, labels == label, background)
         if sheet is None or sheet[1] <= PAPER_EDGE:
@@ -1086,7 +1090,7 @@ SMALLEST_SIDE = 8  # working pixels: a strip narrower than this holds no digit (
 
 
 def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, float] | None = None,
-            sheets: bool = True) -> Segmentation:
+            sheets: bool = True, smallest_sheet: float = LARGEST_SHEET) -> Segmentation:
     """Candidate digits in `image` (any dtype/channels), with the ink and masks they were cut from.
 
     At the working resolution: find the sheets (else read the whole frame) and look closer at them when the input
@@ -1097,7 +1101,8 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     between surfaces of two tints (an object's edge), wide marks too faint for ink (a desk's grain) and circles
     truer than a hand draws (a cup's rim); and take the writing's turn from its layout, for where no sheet's edges
     show one. `view`: (box in input pixels, working scale), a closer view to read instead, as `closer_view` gives
-    it. `sheets`: False reads the whole frame even where a sheet stands out."""
+    it. `sheets`: False reads the whole frame even where a sheet stands out. `smallest_sheet`: the least part of the
+    frame that the largest sheet found may cover (`find_paper`)."""
     picture = to_uint8(image)
     scale = working_scale(picture.shape, work_side)
     work = resize_to_work(picture, scale)
@@ -1105,7 +1110,7 @@ def segment(image: np.ndarray, work_side: int = WORK_SIDE, view: tuple[Box, floa
     if min(gray.shape) < SMALLEST_SIDE:
         nothing = np.zeros(gray.shape, np.uint8)
         return Segmentation([], nothing.astype(np.uint16), nothing, nothing, scale, picture.shape[:2], [], 0.0)
-    paper = find_paper(gray, work) if sheets else []
+    paper = find_paper(gray, work, smallest_sheet) if sheets else []
     closing = CROP_CLOSING if max(picture.shape[:2]) <= CROP_SIDE else PAPER_CLOSING
     origin = (0, 0)
     if view is None and paper:
