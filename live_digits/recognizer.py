@@ -16,8 +16,9 @@ from live_digits.classify import NOT_A_DIGIT, Classifier
 from live_digits.normalize import FinerPixels, crops_to_mnist
 from live_digits.reading import read
 from live_digits.results import Detection, Digit, Result
-from live_digits.segment import (LARGEST_SHEET, LEAST_TURN, WORK_SIDE, Band, Candidate, Segmentation, closer_view, cut_sheet_angle,
-                                 segment, sheet_angle, split_blob, tighten_box, to_uint8, writing_angles)
+from live_digits.segment import (LARGEST_SHEET, LEAST_TURN, WORK_SIDE, Band, BlobAxis, Candidate, Segmentation,
+                                 closer_view, cut_sheet_angle, segment, sheet_angle, split_points, tighten_box, to_uint8,
+                                 writing_angles)
 
 # Photos are segmented at the live working resolution too: measured on the scenes, a finer look adds more grain,
 # line crumbs and false digits than it recovers small ones.
@@ -164,19 +165,25 @@ class Recognizer:
         small batch."""
         candidates = found.candidates
         count = len(candidates)
+        turns = turns_of(found, boxes[:count])
         retry = {}
         for i, candidate in enumerate(candidates):
-            x, y, w, h = candidate.box
-            if not candidate.pieces and w > 0.9 * h and digit_score(probs[i]) < SURE_WHOLE:
-                pieces = split_blob(found.labels, candidate.box, candidate.label, 2, columns=True)
+            if candidate.pieces or digit_score(probs[i]) >= SURE_WHOLE:
+                continue
+            # As wide as tall along its writing's rows (on a turned sheet, not the frame's).
+            along = BlobAxis.of(found.labels, candidate.box, candidate.label, True, float(turns[i]))
+            across = BlobAxis.of(found.labels, candidate.box, candidate.label, False, float(turns[i]))
+            if along is not None and len(along.ink) > 0.9 * len(across.ink):
+                pieces = along.cut(split_points(along.ink, 2))
                 if len(pieces) == 2:
-                    retry[i] = tuple(box for box, _ in pieces)
+                    retry[i] = tuple(pieces)
         if not retry:
             return candidates, boxes, probs
-        new_boxes = np.array([box for pieces in retry.values() for box in pieces], np.int32).reshape(-1, 4)
+        new_boxes = np.array([box for pieces in retry.values() for box, _ in pieces], np.int32).reshape(-1, 4)
         new_labels = np.array([candidates[i].label for i, pieces in retry.items() for _ in pieces], np.int32)
+        new_bands = [band for pieces in retry.values() for _, band in pieces]
         new_probs = self.classify(crops_to_mnist(found.ink, new_boxes, found.labels, new_labels,
-                                                 turns_of(found, new_boxes)))
+                                                 turns_of(found, new_boxes), bands=new_bands))
         # A mark that is no digit often halves into two strokes that look like 1s: the halves must read surely.
         sure = [min(digit_score(p) for p in new_probs[2 * k : 2 * k + 2]) >= SURE_HALVES for k in range(len(retry))]
         keep = np.repeat(sure, 2)
@@ -185,7 +192,8 @@ class Recognizer:
             return candidates, boxes, probs
         new_boxes, new_probs = new_boxes[keep], new_probs[keep]
         # Rebuilt in crop_list's order: every whole, then each candidate's pieces in turn.
-        updated = [replace(c, pieces=retry[i]) if i in retry else c for i, c in enumerate(candidates)]
+        updated = [replace(c, pieces=tuple(box for box, _ in retry[i]), bands=tuple(band for _, band in retry[i]))
+                   if i in retry else c for i, c in enumerate(candidates)]
         all_boxes, all_probs = [boxes[:count]], [probs[:count]]
         old_next, new_next = count, 0
         for i, candidate in enumerate(updated):

@@ -1601,13 +1601,6 @@ def _near(count: int, most: int) -> list[int]:
     return [n for n in (count, count - 1) if 2 <= n <= most]
 
 
-def split_blob(labels: np.ndarray, box: Box, label: int, parts: int, columns: bool = True,
-               turn: float = 0.0) -> list[tuple[Box, Band]]:
-    """Cut a blob of `parts` touching digits where it has least ink (`split_points`), as `BlobAxis.cut` does."""
-    blob = BlobAxis.of(labels, box, label, columns, turn)
-    return blob.cut(split_points(blob.ink, parts)) if blob is not None else []
-
-
 @dataclass(frozen=True)
 class BlobAxis:
     """A blob's pixels seen along the axis its touching digits follow: the rows of its writing, turned by `turn`
