@@ -172,8 +172,7 @@ class Recognizer:
                 continue
             # As wide as tall along its writing's rows (on a turned sheet, not the frame's).
             along = BlobAxis.of(found.labels, candidate.box, candidate.label, True, float(turns[i]))
-            across = BlobAxis.of(found.labels, candidate.box, candidate.label, False, float(turns[i]))
-            if along is not None and len(along.ink) > 0.9 * len(across.ink):
+            if along is not None and len(along.ink) > 0.9 * along.breadth:
                 pieces = along.cut(split_points(along.ink, 2))
                 if len(pieces) == 2:
                     retry[i] = tuple(pieces)

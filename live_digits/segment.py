@@ -1627,6 +1627,12 @@ class BlobAxis:
         steps = (along - start).astype(np.int64)
         return cls(cols, rows, steps, start, degrees, np.bincount(steps))
 
+    @property
+    def breadth(self) -> int:
+        """The blob's extent across the axis, in whole steps (the length of its `ink` seen along the other axis)."""
+        across = along_axis(self.cols, self.rows, self.degrees - 90.0)
+        return int((across - math.floor(float(across.min()))).astype(np.int64).max()) + 1
+
     def cut(self, cuts: list[int]) -> list[tuple[Box, Band]]:
         """The pieces between `cuts` (steps from the blob's start): each its box, tight around its ink, and the band
         of the blob it takes."""
