@@ -981,9 +981,7 @@ def upright_boxes(labels: np.ndarray, index: np.ndarray, turn: float) -> np.ndar
     degrees (counter-clockwise as seen) is turned level: the bounds of their own pixels, turned."""
     rows, cols = np.nonzero(labels)
     label = labels[rows, cols]
-    a = math.radians(turn)
-    x = cols * math.cos(a) - rows * math.sin(a)
-    y = cols * math.sin(a) + rows * math.cos(a)
+    x, y = along_axis(cols, rows, turn), along_axis(cols, rows, turn - 90.0)  # along the writing, then across it
     count = int(labels.max()) + 1
     x0, y0 = np.full(count, np.inf), np.full(count, np.inf)
     x1, y1 = np.full(count, -np.inf), np.full(count, -np.inf)
